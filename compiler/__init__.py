@@ -6,18 +6,19 @@ first use, so step scripts can `from mlpipe import Run` on a worker that has onl
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
+    # Only the API's class/constant names (capitalised) resolve lazily; submodules are lowercase and
+    # load through the normal import system.
+    if not name[:1].isupper():
+        raise AttributeError(f"module 'mlpipe' has no attribute {name!r}")
     if name == "Run":
-        from .runtime.context import Run
-
-        return Run
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from . import api
-
+        return importlib.import_module("mlpipe.runtime.context").Run
+    api = importlib.import_module("mlpipe.api")
     try:
         return getattr(api, name)
     except AttributeError:

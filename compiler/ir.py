@@ -97,12 +97,21 @@ InputSource = Annotated[
 InputMode = Literal["download", "mount", "direct"]
 
 
+class TabularFormat(_Model):
+    """How a step output consumed as a tabular dataset (`read_delimited_files`) is parsed."""
+
+    separator: str = ","
+    header: bool = True
+
+
 class StepInput(_Model):
     name: str
     source: InputSource
     mode: InputMode = "mount"
     path_on_compute: str | None = None
     overwrite: bool = False
+    # Set when a step output is consumed as a tabular dataset (mode "direct").
+    tabular: TabularFormat | None = None
 
 
 OutputMode = Literal["mount", "upload"]
@@ -172,6 +181,9 @@ class Datastore(_Model):
 
 
 class KubernetesPlacement(_Model):
+    """Where pods go: per compute target, and workspace-wide defaults on the pipeline."""
+
+    default_image: str | None = None
     namespace: str | None = None
     service_account: str | None = None
     node_selector: dict[str, str] = Field(default_factory=dict)
@@ -325,6 +337,8 @@ class PipelineIR(_Model):
     submissions: list[Submission] = Field(default_factory=list)
     publications: list[Publication] = Field(default_factory=list)
     continue_on_step_failure: bool = False
+    # mlpipe.yaml `kubernetes:` defaults (default image, namespace, ...) for the kubernetes profiles.
+    kubernetes: KubernetesPlacement = Field(default_factory=KubernetesPlacement)
     origin: Origin | None = None
 
     # ---- lookups

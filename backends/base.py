@@ -1,0 +1,235 @@
+"""What every backend shares: the compile flow, the bundle next to the artifacts, names, writing.
+
+A backend is a small module of differences: it says which names its target accepts (`check`) and
+renders its files (`render`). This module does the rest the same way for all of them:
+
+    <out>/<artifacts of the backend>              e.g. the DAG file, the flow + prefect.yaml, the YAML
+    <out>/.mlpipe/<pipeline>.json                 the pipeline's IR, which the step runtime reads
+    <out>/.mlpipe/snapshots/<hash>.tar.gz         the source snapshots, content-addressed
+    <out>/.mlpipe/manifest.json                   what mlpipe wrote here (so stale files can go)
+
+Everything is rendered in memory first; only when every pipeline rendered without problems are the
+files written, each through a temp file + rename in the same folder (users point -o at live folders).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import MlpipeError, Problem
+from ..ir import PipelineIR
+from ..snapshot import pack
+
+BUNDLE_DIR = ".mlpipe"
+MANIFEST = f"{BUNDLE_DIR}/manifest.json"
+
+
+@dataclass
+class Artifact:
+    path: str  # relative to the output folder, POSIX separators
+    content: bytes
+
+
+@dataclass
+class CompileContext:
+    profile: str
+    pipeline_dir: Path
+    # snapshot hash -> path of its .tar.gz relative to the output folder
+    snapshots: dict[str, str]
+    # the pipeline's IR JSON relative to the output folder
+    bundle_path: str
+    ir_hash: str
+    snapshot_bytes: dict[str, bytes] = field(default_factory=dict)
+
+
+class Backend:
+    name = "base"
+    profiles = ("local", "kubernetes")
+    default_profile = "local"
+    # Whether the IR + snapshots are written under .mlpipe/ (KFP may embed them instead).
+    uses_bundle = True
+
+    def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
+        """Problems that make the pipeline impossible to run on this target."""
+        return []
+
+    def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
+        raise NotImplementedError
+
+
+@dataclass
+class CompileResult:
+    written: list[str]
+    removed: list[str]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------ compiling
+
+
+def bundle_json(pipeline: PipelineIR) -> bytes:
+    return (
+        json.dumps(pipeline.model_dump(mode="json"), indent=1, sort_keys=True, ensure_ascii=False)
+        + "\n"
+    ).encode("utf-8")
+
+
+def compile_pipelines(
+    backend: Backend,
+    pipelines: list[PipelineIR],
+    pipeline_dir: Path,
+    out_dir: Path,
+    profile: str | None = None,
+) -> CompileResult:
+    profile = profile or backend.default_profile
+    if profile not in backend.profiles:
+        raise MlpipeError(
+            f"target {backend.name!r} has no profile {profile!r}; choose one of "
+            f"{', '.join(backend.profiles)}"
+        )
+    problems: list[Problem] = []
+    for p in pipelines:
+        problems.extend(backend.check(p, profile))
+    if problems:
+        raise MlpipeError(problems)
+
+    artifacts: dict[str, bytes] = {}
+    packed: dict[str, bytes] = {}
+    for p in pipelines:
+        for step in p.steps:
+            if step.snapshot.hash in packed:
+                continue
+            src = Path(step.source_directory)
+            src = src if src.is_absolute() else pipeline_dir / src
+            info, data = pack(src)
+            if info.hash != step.snapshot.hash:
+                raise MlpipeError(
+                    Problem(
+                        p.source_file,
+                        step.origin.line if step.origin else None,
+                        f"the source directory of step {step.name!r} changed while "
+                        "compiling; compile again",
+                    )
+                )
+            packed[step.snapshot.hash] = data
+    for p in pipelines:
+        snaps = {
+            s.snapshot.hash: f"{BUNDLE_DIR}/snapshots/{s.snapshot.hash}.tar.gz" for s in p.steps
+        }
+        bundle_path = f"{BUNDLE_DIR}/{p.name}.json"
+        ctx = CompileContext(
+            profile=profile,
+            pipeline_dir=pipeline_dir,
+            snapshots=snaps,
+            bundle_path=bundle_path,
+            ir_hash=p.ir_hash(),
+            snapshot_bytes={h: packed[h] for h in snaps},
+        )
+        if backend.uses_bundle:
+            artifacts[bundle_path] = bundle_json(p)
+            for h, rel in snaps.items():
+                artifacts[rel] = packed[h]
+        for art in backend.render(p, ctx):
+            if art.path in artifacts and artifacts[art.path] != art.content:
+                raise MlpipeError(
+                    f"two pipelines would write {art.path}: give them different names"
+                )
+            artifacts[art.path] = art.content
+    return write_artifacts(out_dir, artifacts)
+
+
+# -------------------------------------------------------------------------------------- writing
+
+
+def atomic_write(path: Path, content: bytes) -> None:
+    """Write via a temp file in the same folder + rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.mlpipe-tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _read_manifest(out_dir: Path) -> list[str]:
+    try:
+        data = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        return [str(x) for x in data.get("files", [])]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def write_artifacts(out_dir: Path, artifacts: dict[str, bytes]) -> CompileResult:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    previous = _read_manifest(out_dir)
+    written = []
+    for rel in sorted(artifacts):
+        target = out_dir / rel
+        if target.is_file() and target.read_bytes() == artifacts[rel]:
+            written.append(rel)
+            continue  # unchanged: leave the file (and its mtime) alone
+        atomic_write(target, artifacts[rel])
+        written.append(rel)
+    removed = []
+    for rel in previous:
+        if rel in artifacts or rel == MANIFEST:
+            continue
+        stale = out_dir / rel
+        # Only files mlpipe itself wrote earlier, and never outside the output folder.
+        if stale.is_file() and out_dir.resolve() in stale.resolve().parents:
+            stale.unlink()
+            removed.append(rel)
+    manifest = {"generator": "mlpipe", "files": sorted(artifacts)}
+    atomic_write(out_dir / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    return CompileResult(written=written, removed=removed)
+
+
+# ---------------------------------------------------------------------------------------- names
+
+
+def unique_names(items: list[tuple[str, str]], sanitize, what: str, file: str) -> dict[str, str]:
+    """Map each original name to its sanitised form; a collision is an error naming both."""
+    out: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    problems = []
+    for original, line in items:
+        clean = sanitize(original)
+        if clean in owner and owner[clean] != original:
+            problems.append(
+                Problem(
+                    file,
+                    int(line) if line else None,
+                    f"{what} {original!r} and {owner[clean]!r} both become {clean!r} on "
+                    "this target: rename one of them",
+                )
+            )
+            continue
+        owner[clean] = original
+        out[original] = clean
+    if problems:
+        raise MlpipeError(problems)
+    return out
+
+
+def identifier(
+    name: str, max_len: int = 200, allowed: str = r"A-Za-z0-9_", lower: bool = False
+) -> str:
+    """A deterministic identifier made of `allowed` characters (others become `_`)."""
+    text = name.lower() if lower else name
+    text = re.sub(f"[^{allowed}]+", "_", text).strip("_") or "step"
+    if text[0].isdigit():
+        text = f"s_{text}"
+    if len(text) > max_len:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        text = f"{text[: max_len - 9]}_{digest}"
+    return text

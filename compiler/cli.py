@@ -1,0 +1,246 @@
+"""The `mlpipe` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import MlpipeError, Problem
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Compile Azure ML SDK v1 pipelines to Airflow, Prefect and Kubeflow Pipelines, "
+    "or run them on this machine.",
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool):
+    if value:
+        print(f"mlpipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+):
+    pass
+
+
+def _report_problems(problems: list[Problem]) -> None:
+    for p in problems:
+        err.out(str(p), highlight=False)
+
+
+def _report_warnings(warnings: list[Problem]) -> None:
+    for w in warnings:
+        where = f"{w.file}:{w.line}" if w.line else w.file
+        err.out(f"{where}: warning: {w.message}", highlight=False)
+
+
+def _capture(target: str):
+    from .capture import capture
+
+    result = capture(target)
+    _report_warnings(result.warnings)
+    return result
+
+
+def _guard(fn):
+    """Run a command; bad input becomes `file:line: message` lines and exit status 2."""
+    try:
+        return fn()
+    except MlpipeError as exc:
+        _report_problems(exc.problems)
+        raise typer.Exit(2) from None
+
+
+def _dumps_ir(pipelines) -> str:
+    if len(pipelines) == 1:
+        return pipelines[0].model_dump_json(indent=2) + "\n"
+    return "[\n" + ",\n".join(p.model_dump_json(indent=2) for p in pipelines) + "\n]\n"
+
+
+@app.command("ir")
+def ir_cmd(
+    file: Annotated[str, typer.Argument(help="Pipeline .py / .ipynb file, or FILE:NAME")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the JSON here")
+    ] = None,
+):
+    """Capture FILE and print its IR as JSON (a list when it builds several pipelines)."""
+
+    def go():
+        text = _dumps_ir(_capture(file).pipelines)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            from mlpipe.backends.base import atomic_write
+
+            atomic_write(output, text.encode("utf-8"))
+
+    _guard(go)
+
+
+@app.command("validate")
+def validate_cmd(file: Annotated[str, typer.Argument(help="Pipeline file, or FILE:NAME")]):
+    """Capture FILE and run every check; writes nothing."""
+
+    def go():
+        result = _capture(file)
+        for p in result.pipelines:
+            err.out(
+                f"{p.name}: {len(p.steps)} steps, {len(p.parameters)} parameters: ok",
+                highlight=False,
+            )
+
+    _guard(go)
+
+
+def _backends() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group="mlpipe.backends")}
+
+
+@app.command("compile")
+def compile_cmd(
+    file: Annotated[str, typer.Argument(help="Pipeline file, or FILE:NAME")],
+    target: Annotated[str, typer.Option("--target", "-t", help="airflow, prefect or kfp")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder")],
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="local (steps as processes on the workers) or kubernetes (a pod per step)",
+        ),
+    ] = None,
+):
+    """Compile FILE for an orchestrator into folder -o."""
+
+    def go():
+        available = _backends()
+        if target not in available:
+            raise MlpipeError(
+                f"unknown target {target!r}; installed targets: {', '.join(sorted(available))}"
+            )
+        backend = available[target].load()()
+        from mlpipe.backends.base import compile_pipelines
+
+        from .capture import split_target
+
+        result = _capture(file)
+        pipeline_dir = Path(split_target(file)[0]).resolve().parent
+        done = compile_pipelines(backend, result.pipelines, pipeline_dir, output, profile)
+        _report_warnings(done.warnings)
+        for rel in done.written:
+            if not rel.startswith(".mlpipe/"):
+                err.out(f"wrote {output / rel}", highlight=False)
+        for rel in done.removed:
+            err.out(f"removed stale {output / rel}", highlight=False)
+
+    _guard(go)
+
+
+@app.command("run")
+def run_cmd(
+    file: Annotated[str, typer.Argument(help="Pipeline file, or FILE:NAME")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="Override a pipeline parameter: NAME=VALUE (repeatable)"
+        ),
+    ] = None,
+    regenerate_outputs: Annotated[
+        bool, typer.Option("--regenerate-outputs", help="Run every step, reusing nothing")
+    ] = False,
+):
+    """Run the pipeline on this machine (steps in parallel, with v1 step reuse)."""
+
+    def go():
+        from .local import run_pipeline
+
+        result = _capture(file)
+        overrides = {}
+        for item in param or []:
+            if "=" not in item:
+                raise MlpipeError(f"--param {item!r}: write NAME=VALUE")
+            k, v = item.split("=", 1)
+            overrides[k] = v
+        from .capture import split_target
+
+        pipeline_dir = Path(split_target(file)[0]).resolve().parent
+        failed = False
+        for p in result.pipelines:
+            known = {x.name for x in p.parameters}
+            unknown = sorted(set(overrides) - known)
+            if unknown and len(result.pipelines) == 1:
+                raise MlpipeError(
+                    f"--param: {', '.join(unknown)} is not a parameter of pipeline {p.name!r} "
+                    f"(its parameters: {', '.join(sorted(known)) or 'none'})"
+                )
+            mine = {k: v for k, v in overrides.items() if k in known}
+            outcome = run_pipeline(
+                p, pipeline_dir, params=mine, regenerate_outputs=regenerate_outputs or None
+            )
+            failed = failed or not getattr(outcome, "ok", True)
+        if failed:
+            raise typer.Exit(1)
+
+    _guard(go)
+
+
+@app.command("graph")
+def graph_cmd(
+    file: Annotated[str, typer.Argument(help="Pipeline file, or FILE:NAME")],
+    format: Annotated[str, typer.Option("--format", "-f", help="mermaid, dot or png")] = "mermaid",
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+):
+    """Draw the pipeline's steps and data edges."""
+
+    def go():
+        from .graph import render_graph
+
+        if format not in ("mermaid", "dot", "png"):
+            raise MlpipeError(f"unknown --format {format!r}: use mermaid, dot or png")
+        pipelines = _capture(file).pipelines
+        data = render_graph(pipelines, format)
+        if output is None:
+            if format == "png":
+                raise MlpipeError("--format png needs -o FILE.png")
+            sys.stdout.write(data.decode() if isinstance(data, bytes) else data)
+        else:
+            from mlpipe.backends.base import atomic_write
+
+            atomic_write(output, data if isinstance(data, bytes) else data.encode())
+
+    _guard(go)
+
+
+@app.command("schema")
+def schema_cmd():
+    """Print the IR's JSON schema."""
+    from .ir import PipelineIR
+
+    sys.stdout.write(json.dumps(PipelineIR.model_json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

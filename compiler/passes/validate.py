@@ -1,0 +1,147 @@
+"""Checks on a built PipelineIR that do not depend on the target: one place, named reasons."""
+
+from __future__ import annotations
+
+from ..errors import Problem
+from ..ir import Origin, PipelineIR
+
+
+def _where(origin: Origin | None, displays: dict, fallback: str) -> tuple[str, int | None]:
+    if origin is None:
+        return fallback, None
+    return displays.get(origin.file, origin.file), origin.line
+
+
+def coerce_parameter(kind: str, value):
+    """The value a parameter of `kind` takes from an override, or raise ValueError."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ValueError(f"expected true or false, got {value!r}")
+    if kind == "int":
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ValueError(f"expected an integer, got {value!r}")
+    if kind == "float":
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ValueError(f"expected a number, got {value!r}")
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def find_cycle(deps: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a list of step names (first repeated at the end), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for up in sorted(deps.get(node, ())):
+            if up not in deps:
+                continue
+            if state.get(up) == 1:
+                return stack[stack.index(up) :] + [up]
+            if up not in state:
+                found = visit(up)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in deps:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def validate(pipeline: PipelineIR, sess=None) -> list[Problem]:
+    displays = getattr(sess, "displays", {}) if sess is not None else {}
+    fallback = pipeline.source_file
+    problems: list[Problem] = []
+
+    def report(origin, message):
+        file, line = _where(origin, displays, fallback)
+        problems.append(Problem(file, line, message))
+
+    seen: dict[str, Origin | None] = {}
+    for step in pipeline.steps:
+        if step.name in seen:
+            first = seen[step.name]
+            report(
+                step.origin,
+                f"duplicate step name {step.name!r} (also used at {first}): step names "
+                "must be unique in a pipeline; pass a different name=",
+            )
+        else:
+            seen[step.name] = step.origin
+    if problems:
+        return problems
+
+    names = set(seen)
+    for step in pipeline.steps:
+        for after in step.run_after:
+            if after not in names:
+                report(
+                    step.origin,
+                    f"step {step.name!r} runs after {after!r}, which is not in the pipeline",
+                )
+    cycle = find_cycle(pipeline.dependencies())
+    if cycle:
+        # deps point upstream, so reverse to read in execution order
+        path = " -> ".join(reversed(cycle))
+        report(
+            pipeline.step(cycle[0]).origin,
+            f"the steps form a cycle ({path}): remove a run_after() or data edge to break it",
+        )
+
+    params = {p.name: p for p in pipeline.parameters}
+    for sub in pipeline.submissions:
+        for key, value in sub.pipeline_parameters.items():
+            _check_override(report, sub.origin, params, key, value, "pipeline_parameters")
+    for sched in pipeline.schedules:
+        for key, value in sched.pipeline_parameters.items():
+            _check_override(
+                report, sched.origin, params, key, value, "Schedule pipeline_parameters"
+            )
+    return problems
+
+
+def _check_override(report, origin, params, key, value, what):
+    if key not in params:
+        known = ", ".join(sorted(params)) or "none"
+        report(
+            origin, f"{what}: {key!r} is not a parameter of this pipeline (its parameters: {known})"
+        )
+        return
+    try:
+        coerce_parameter(params[key].type, value)
+    except ValueError as exc:
+        report(origin, f"{what}: parameter {key!r} is {params[key].type}: {exc}")
