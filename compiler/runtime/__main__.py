@@ -1,0 +1,150 @@
+"""`python -m mlpipe.runtime run-step|fingerprint ...`: the step runtime's command line.
+
+Exit status: 0 when the step completed or was reused; the script's exit status (>= 1) when it failed;
+2 for a bad invocation or a bad parameter value (one message, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+
+from .params import ParameterError
+from .step import RunContext, StepInvocationError, compute_fingerprint, run_step
+from .store import write_json_atomic
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mlpipe.runtime", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in (
+        ("run-step", "run (or reuse) one step of a pipeline IR"),
+        ("fingerprint", "print a step's fingerprint and whether it can be reused; runs nothing"),
+    ):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument(
+            "--ir", required=True, help="the pipeline IR (or a bundle holding it) as JSON"
+        )
+        s.add_argument("--step", required=True)
+        s.add_argument("--run-id", required=True)
+        s.add_argument("--params-json", default="{}", help="parameter overrides as a JSON object")
+        s.add_argument("--regenerate-outputs", type=_bool, default=False, metavar="true|false")
+        s.add_argument(
+            "--snapshots",
+            default=None,
+            help="dir or URL holding <hash>.tar.gz (default: <IR dir>/snapshots if it exists, "
+            "else <default datastore>/.mlpipe/snapshots)",
+        )
+        s.add_argument("--experiment", default=None)
+        s.add_argument(
+            "--cache-dir", default=None, help="default: $MLPIPE_CACHE_DIR or ~/.cache/mlpipe"
+        )
+        s.add_argument("--result-file", default=None, help="write the step result here as JSON")
+        s.add_argument(
+            "--use-current-python",
+            action="store_true",
+            help="do not build the step's environment (the image already has its packages)",
+        )
+    return p
+
+
+def _load_ir(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except OSError as exc:
+        raise _UsageError(f"cannot read --ir {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise _UsageError(f"--ir {path} is not valid JSON: {exc}") from None
+    if isinstance(doc, dict) and "steps" not in doc and isinstance(doc.get("ir"), dict):
+        doc = doc["ir"]
+    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
+        raise _UsageError(f"--ir {path} does not hold a pipeline IR (no 'steps' list)")
+    return doc
+
+
+def _context(args) -> tuple[dict, RunContext]:
+    ir = _load_ir(args.ir)
+    try:
+        params = json.loads(args.params_json or "{}")
+    except ValueError as exc:
+        raise _UsageError(f"--params-json is not valid JSON: {exc}") from None
+    if not isinstance(params, dict):
+        raise _UsageError("--params-json must be a JSON object {name: value}")
+    snapshots = args.snapshots
+    if snapshots is None:
+        candidate = os.path.join(os.path.dirname(os.path.abspath(args.ir)), "snapshots")
+        snapshots = candidate if os.path.isdir(candidate) else None
+    ctx = RunContext(
+        run_id=args.run_id,
+        params=params,
+        regenerate_outputs=args.regenerate_outputs,
+        snapshot_store=snapshots,
+        experiment=args.experiment,
+        cache_dir=args.cache_dir,
+        use_current_python=args.use_current_python,
+    )
+    return ir, ctx
+
+
+def _print_line(stream: str, line: str) -> None:
+    out = sys.stdout if stream == "stdout" else sys.stderr
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except UnicodeEncodeError:
+        out.buffer.write((line + "\n").encode("utf-8", "replace"))
+        out.flush()
+
+
+def _on_sigterm(signum, frame):
+    # Orchestrators stop a task with SIGTERM: unwind so the step's process group is stopped too and
+    # its record says failed (never a cache entry).
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        ir, ctx = _context(args)
+        if args.command == "fingerprint":
+            info = compute_fingerprint(ir, args.step, ctx)
+            print(json.dumps(info, indent=2))
+            return 0
+        result = run_step(ir, args.step, ctx, on_output=_print_line)
+    except (_UsageError, ParameterError, StepInvocationError) as exc:
+        print(f"mlpipe: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # fingerprint of a step whose upstream is missing, etc.
+        print(f"mlpipe: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if args.result_file:
+        write_json_atomic(os.path.abspath(args.result_file), dataclasses.asdict(result))
+    if result.ok:
+        return 0
+    return result.exit_code if result.exit_code >= 1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Where mlpipe keeps run state: `<default datastore>/.mlpipe/` (runs, cache, registry, snapshots).
+
+Keeping it in the default datastore means every runner that shares the datastore (the local runner, an
+Airflow worker, a Prefect worker, a KFP pod with the datastore mounted) sees the same records and cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from contextlib import contextmanager
+
+from . import store
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+STATE_DIR = ".mlpipe"
+
+
+class StepError(RuntimeError):
+    """A problem running a step that is not the script's own failure (missing data, snapshot...)."""
+
+
+def safe_name(text: str) -> str:
+    """A path-safe version of a run id or step name (a short hash keeps it unique when changed)."""
+    out = re.sub(r"[^A-Za-z0-9._-]", "_", text)
+    if out != text or out in ("", ".", ".."):
+        out = f"{out}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+    return out
+
+
+def datastore_env_var(name: str) -> str:
+    return "MLPIPE_DATASTORE_" + re.sub(r"\W", "_", name.upper())
+
+
+class Datastores:
+    """Datastore name -> location, from the IR, overridable by MLPIPE_DATASTORE_<NAME>."""
+
+    def __init__(self, ir: dict):
+        self._urls = {d["name"]: d["url"] for d in ir.get("datastores") or []}
+        self.default = ir.get("default_datastore") or "workspaceblobstore"
+
+    def url(self, name: str) -> str:
+        url = os.environ.get(datastore_env_var(name)) or self._urls.get(name)
+        if not url:
+            raise StepError(
+                f"unknown datastore {name!r}: declare it in mlpipe.yaml (datastores:) or set "
+                f"{datastore_env_var(name)} to its path or URL"
+            )
+        return store.local_path(url) if store.is_local(url) else url.rstrip("/")
+
+    def location(self, datastore: str, path: str) -> str:
+        return store.join(self.url(datastore), path)
+
+
+class State:
+    def __init__(self, datastores: Datastores):
+        self.root = store.join(datastores.url(datastores.default), STATE_DIR)
+
+    def snapshots(self) -> str:
+        return store.join(self.root, "snapshots")
+
+    def run_dir(self, run_id: str) -> str:
+        return store.join(self.root, "runs", safe_name(run_id))
+
+    def step_record(self, run_id: str, step: str) -> str:
+        return store.join(self.run_dir(run_id), "steps", safe_name(step) + ".json")
+
+    def step_log(self, run_id: str, step: str, stream: str) -> str:
+        return store.join(self.run_dir(run_id), "logs", f"{safe_name(step)}.{stream}.log")
+
+    def run_record(self, run_id: str) -> str:
+        return store.join(self.run_dir(run_id), "run.json")
+
+    def cache_entry(self, fingerprint: str) -> str:
+        return store.join(self.root, "cache", fingerprint + ".json")
+
+    def registry(self, dataset: str) -> str:
+        return store.join(self.root, "registry", safe_name(dataset) + ".json")
+
+    @contextmanager
+    def lock(self, url: str):
+        """An exclusive lock next to a local state file (remote stores: best effort, no lock)."""
+        if not store.is_local(url) or fcntl is None:
+            yield
+            return
+        path = store.local_path(url) + ".lock"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def register(self, dataset: str, version_info: dict, description: str | None = None) -> int:
+        """Append a version to the local dataset registry; returns the new version number."""
+        url = self.registry(dataset)
+        with self.lock(url):
+            doc = store.read_json(url) or {"name": dataset, "versions": []}
+            version = max((v.get("version", 0) for v in doc["versions"]), default=0) + 1
+            entry = dict(version_info, version=version, registered=time.time())
+            if description:
+                entry["description"] = description
+            doc["versions"].append(entry)
+            store.write_json_atomic(url, doc)
+        return version
