@@ -230,6 +230,35 @@ def graph_cmd(
     _guard(go)
 
 
+@app.command("migrate")
+def migrate_cmd(path: Annotated[Path, typer.Argument(help="A file or a folder of pipeline and step scripts")],
+                diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff; change nothing")] = False):
+    """Rewrite azureml.* imports and references to mlpipe (libcst codemod, formatting kept)."""
+
+    def go():
+        from .migrate import run_migrate
+
+        code = run_migrate(path, diff=diff, out=sys.stdout, err=err)
+        if code:
+            raise typer.Exit(code)
+
+    _guard(go)
+
+
+@app.command("lint")
+def lint_cmd(file: Annotated[Path, typer.Argument(help="Pipeline file to check (not executed)")]):
+    """Warn about v1 reuse traps (static analysis, nothing is executed)."""
+
+    def go():
+        from .lint import run_lint
+
+        code = run_lint(file, out=sys.stdout, err=err)
+        if code:
+            raise typer.Exit(code)
+
+    _guard(go)
+
+
 @app.command("schema")
 def schema_cmd():
     """Print the IR's JSON schema."""
