@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .errors import MlpipeError
 from .ir import PipelineIR
 from .runtime import store
-from .runtime.params import resolve_parameters
+from .runtime.params import ParameterError, resolve_parameters
 from .runtime.state import Datastores, State
 from .runtime.step import RunContext, StepResult, run_step, terminate_all
 from .snapshot import write_snapshot
@@ -151,7 +152,10 @@ def run_pipeline(
     submission = ir.submissions[-1] if ir.submissions else None
     overrides = dict(submission.pipeline_parameters) if submission else {}
     overrides.update(params or {})
-    resolve_parameters(doc, overrides)  # bad names / values fail before anything runs
+    try:
+        resolve_parameters(doc, overrides)  # bad names / values fail before anything runs
+    except ParameterError as exc:
+        raise MlpipeError(str(exc)) from None
     regenerate = bool(regenerate_outputs) or bool(submission and submission.regenerate_outputs)
     experiment = submission.experiment if submission else None
     run_id = run_id or make_run_id(experiment or ir.name)
@@ -168,7 +172,10 @@ def run_pipeline(
         cache_dir=cache,
         use_current_python=use_current_python,
     )
-    write_snapshots(ir, pipeline_dir, state.snapshots(), ctx.resolved_cache_dir())
+    try:
+        write_snapshots(ir, pipeline_dir, state.snapshots(), ctx.resolved_cache_dir())
+    except SourceChangedError as exc:
+        raise MlpipeError(str(exc)) from None
 
     result = PipelineRunResult(run_id, ir.name, params=overrides, regenerate_outputs=regenerate)
     order = ir.topological_order()

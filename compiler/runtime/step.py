@@ -231,7 +231,9 @@ class _Step:
         if kind == "step_output":
             rec = self._upstream_output(src)
             location = self.output_location(rec)
-            tabular = {"separator": ",", "header": True} if inp.get("mode") == "direct" else None
+            tabular = inp.get("tabular")
+            if tabular is None and inp.get("mode") == "direct":
+                tabular = {"separator": ",", "header": True}
             return _InputPlan(
                 inp["name"],
                 inp.get("mode", "mount"),

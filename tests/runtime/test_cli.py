@@ -1,0 +1,201 @@
+"""`python -m mlpipe.runtime run-step / fingerprint`: what the backends call for each step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers import RECORD, executed, from_step, inp, out, output, par, pipeline, step, write_source
+from mlpipe.ir import Parameter
+from mlpipe.snapshot import write_snapshot
+
+A = (
+    RECORD
+    + '\n_record("a")\nprint("a says hi")\nopen(sys.argv[1] + "/v.txt", "w").write(sys.argv[2])\n'
+)
+B = (
+    RECORD
+    + """
+_record("b")
+v = open(sys.argv[1] + "/v.txt").read()
+print("b read", v, file=sys.stderr)
+if v == "fail":
+    sys.exit(3)
+open(sys.argv[2] + "/w.txt", "w").write(v * 2)
+"""
+)
+
+
+def setup(w):
+    sa = write_source(w.base / "a_src", {"main.py": A})
+    sb = write_source(w.base / "b_src", {"main.py": B})
+    ir = pipeline(
+        "cli",
+        w.ds,
+        [
+            step("a", sa, arguments=[out("o"), par("word")], outputs=[output("o")]),
+            step(
+                "b",
+                sb,
+                arguments=[inp("i"), out("o")],
+                inputs=[from_step("i", "a", "o")],
+                outputs=[output("o")],
+            ),
+        ],
+        parameters=[Parameter(name="word", type="string", default="hello")],
+    )
+    bundle = w.base / "bundle"
+    for src in (sa, sb):
+        write_snapshot(src, bundle / "snapshots")
+    (bundle / "ir.json").write_text(ir.model_dump_json())
+    return bundle / "ir.json"
+
+
+def cli(*args, cache):
+    return subprocess.run(
+        [sys.executable, "-m", "mlpipe.runtime", *args, "--cache-dir", cache],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_run_step_cli(world, tmp_path):
+    w = world
+    ir = setup(w)
+    run = "manual__2026-01-01T00:00:00+00:00"  # an Airflow-style run id
+    r = cli("run-step", "--ir", str(ir), "--step", "a", "--run-id", run, cache=w.cache)
+    assert r.returncode == 0, r.stderr
+    assert "a says hi" in r.stdout
+    assert "mlpipe: step 'a' running" in r.stderr and "mlpipe: step 'a' ran" in r.stderr
+    result_file = tmp_path / "res.json"
+    r = cli(
+        "run-step",
+        "--ir",
+        str(ir),
+        "--step",
+        "b",
+        "--run-id",
+        run,
+        "--result-file",
+        str(result_file),
+        cache=w.cache,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "b read hello" in r.stderr
+    res = json.loads(result_file.read_text())
+    assert res["status"] == "completed" and res["outputs"]["o"]["fingerprint"]
+    assert open(res["outputs"]["o"]["url"] + "/w.txt").read() == "hellohello"
+    assert executed(w.side) == ["a", "b"]
+
+    # a new run: both reused, one decision line each
+    run2 = "scheduled__2026-01-02T00:00:00+00:00"
+    info = cli("fingerprint", "--ir", str(ir), "--step", "a", "--run-id", run2, cache=w.cache)
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["reusable"] is True
+    for name in ("a", "b"):
+        r = cli("run-step", "--ir", str(ir), "--step", name, "--run-id", run2, cache=w.cache)
+        assert r.returncode == 0
+        assert f"mlpipe: step '{name}' reused from run {run}" in r.stderr
+    assert executed(w.side) == ["a", "b"]
+    # regenerate_outputs runs it again
+    r = cli(
+        "run-step",
+        "--ir",
+        str(ir),
+        "--step",
+        "a",
+        "--run-id",
+        "r3",
+        "--regenerate-outputs",
+        "true",
+        cache=w.cache,
+    )
+    assert r.returncode == 0 and executed(w.side) == ["a", "b", "a"]
+
+
+def test_run_step_cli_failures(world):
+    w = world
+    ir = setup(w)
+    params = json.dumps({"word": "fail"})
+    r = cli(
+        "run-step",
+        "--ir",
+        str(ir),
+        "--step",
+        "a",
+        "--run-id",
+        "f1",
+        "--params-json",
+        params,
+        cache=w.cache,
+    )
+    assert r.returncode == 0
+    r = cli(
+        "run-step",
+        "--ir",
+        str(ir),
+        "--step",
+        "b",
+        "--run-id",
+        "f1",
+        "--params-json",
+        params,
+        cache=w.cache,
+    )
+    assert r.returncode == 3
+    assert "b read fail" in r.stderr and "exited with status 3" in r.stderr
+    # downstream of a step missing in this run: a clear error, exit 1
+    r = cli("run-step", "--ir", str(ir), "--step", "b", "--run-id", "nothing-ran", cache=w.cache)
+    assert r.returncode == 1
+    assert "no record of 'a' in run 'nothing-ran'" in r.stderr
+    # bad invocations: exit 2, one message, no traceback
+    bad = [
+        ("--params-json", '{"word": 1, "nope": 2}'),
+        ("--params-json", "[1"),
+        ("--params-json", "[1]"),
+    ]
+    for opt, value in bad:
+        r = cli(
+            "run-step", "--ir", str(ir), "--step", "a", "--run-id", "x", opt, value, cache=w.cache
+        )
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr and "mlpipe: error:" in r.stderr
+    r = cli("run-step", "--ir", str(ir), "--step", "zzz", "--run-id", "x", cache=w.cache)
+    assert r.returncode == 2 and "no step named 'zzz'" in r.stderr
+    r = cli(
+        "run-step",
+        "--ir",
+        str(w.base / "missing.json"),
+        "--step",
+        "a",
+        "--run-id",
+        "x",
+        cache=w.cache,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_runtime_imports_stay_light():
+    code = (
+        "import sys, mlpipe.runtime.__main__, mlpipe.runtime.step, mlpipe.runtime.context;"
+        "bad = [m for m in ('pydantic', 'fsspec', 'jinja2', 'rich', 'typer', 'mlpipe.ir', 'yaml') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_offline_run_context():
+    code = (
+        "from mlpipe import Run\n"
+        "r = Run.get_context()\n"
+        "r.log('a', 1); r.tag('k', 'v'); r.complete()\n"
+        "assert r.id.startswith('OfflineRun_') and r.input_datasets == {} and r.get_metrics() == {'a': 1}\n"
+        "assert Run.get_context() is r and r.experiment.workspace.name\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": "/usr/bin"}
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
