@@ -64,6 +64,9 @@ _CONDA_ONLY = {
 }
 
 
+_REPORTED = "\0reported"  # an input whose problem was already reported
+
+
 @dataclass
 class CaptureResult:
     pipelines: list[ir.PipelineIR]
@@ -566,8 +569,9 @@ class _Builder:
             if key in input_keys:
                 return input_keys[key]
             made = make(len(inputs))
-            if made is None:
-                return None
+            if made is None:  # already reported: don't report the same object again
+                input_keys[key] = _REPORTED
+                return _REPORTED
             name = made.name
             existing = {x.name for x in inputs}
             if name in existing:
@@ -693,6 +697,8 @@ class _Builder:
                     return ir.OutputArg(name=output_uids[value._uid])
                 if isinstance(value, PipelineData):
                     key = ("out", value._uid, value._data_name)
+                    if input_keys.get(key) is _REPORTED:
+                        return None
                     if key in input_keys:
                         return ir.InputArg(name=input_keys[key])
                     self.problem(
@@ -702,6 +708,8 @@ class _Builder:
                     )
                     return None
             name = consume(value)
+            if name is _REPORTED:
+                return None
             if name is not None:
                 return ir.InputArg(name=name)
             if _scalar_ok(value):

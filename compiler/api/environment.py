@@ -51,11 +51,7 @@ class CondaDependencies:
             if isinstance(dep, dict):
                 self._pip.extend(str(p) for p in dep.get("pip") or [])
             else:
-                dep = str(dep)
-                if dep.split("=")[0].strip() == "python":
-                    self._python = dep.split("=", 1)[1].lstrip("=") if "=" in dep else None
-                else:
-                    self._conda.append(dep)
+                self.add_conda_package(str(dep))
 
     @staticmethod
     def create(
@@ -67,8 +63,10 @@ class CondaDependencies:
     ):
         cd = CondaDependencies()
         cd._pip = [str(p) for p in pip_packages or []]
-        cd._conda = [str(p) for p in conda_packages or []]
-        cd._python = python_version
+        for p in conda_packages or []:
+            cd.add_conda_package(str(p))
+        if python_version:
+            cd._python = python_version
         return cd
 
     def add_pip_package(self, pip_package):
@@ -76,7 +74,11 @@ class CondaDependencies:
             self._pip.append(pip_package)
 
     def add_conda_package(self, conda_package):
-        if conda_package not in self._conda:
+        # "python=3.8" among the conda packages is how v1 users pin the interpreter
+        name, _, version = conda_package.partition("=")
+        if name.strip() == "python":
+            self._python = version.lstrip("=").strip() or None
+        elif conda_package not in self._conda:
             self._conda.append(conda_package)
 
     def add_channel(self, channel):
