@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -23,7 +22,7 @@ import types
 ALIASES = {"azureml": "mlpipe.azureml"}
 
 
-class _MlpipeFinder(importlib.abc.MetaPathFinder):
+class _MlpipeFinder:
     """Serves the top-level package `mlpipe` from a folder (its submodules load from __path__)."""
 
     def __init__(self, package_dir: str):
@@ -40,7 +39,7 @@ class _MlpipeFinder(importlib.abc.MetaPathFinder):
         )
 
 
-class _AliasLoader(importlib.abc.Loader):
+class _AliasLoader:
     def __init__(self, target: str):
         self.target = target
         self._real_spec = None
@@ -48,6 +47,8 @@ class _AliasLoader(importlib.abc.Loader):
     def create_module(self, spec):
         module = importlib.import_module(self.target)
         self._real_spec = getattr(module, "__spec__", None)
+        if self.target == "mlpipe.azureml":
+            _preseed_run()
         return module
 
     def exec_module(self, module):
@@ -56,7 +57,7 @@ class _AliasLoader(importlib.abc.Loader):
             module.__spec__ = self._real_spec
 
 
-class _AliasFinder(importlib.abc.MetaPathFinder):
+class _AliasFinder:
     """`azureml.x.y` is `mlpipe.azureml.x.y`: importing either gives the same module object."""
 
     def __init__(self, aliases: dict[str, str]):
@@ -84,6 +85,8 @@ def install_import_hooks(package_dir: str | None = None, aliases: dict[str, str]
 
 def _preseed_run() -> None:
     """Make `azureml.core.Run` resolvable without the authoring API (and so without pydantic).
+
+    Called when a script first imports `azureml`.
 
     `mlpipe.azureml` may resolve names lazily through `mlpipe.api`, which needs the compiler's
     dependencies; a step environment has only the runtime. `Run` is the runtime's own class, so it is
@@ -134,7 +137,6 @@ def main(argv: list[str]) -> int:
         )
         return 2
     install_import_hooks(os.environ.get("MLPIPE_PACKAGE_DIR"))
-    _preseed_run()
     try:
         if argv[0] == "-m" and len(argv) >= 2:
             import runpy

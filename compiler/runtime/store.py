@@ -16,6 +16,9 @@ import uuid
 from collections.abc import Iterator
 
 GLOB_CHARS = re.compile(r"[*?\[]")
+# Atomic writes use rename; fsync (durability across power loss) costs tens of ms per file on some
+# filesystems, so it is opt-in. A torn state file reads as missing (never as a reusable entry).
+_FSYNC = os.environ.get("MLPIPE_FSYNC") == "1"
 
 
 def is_local(url: str) -> bool:
@@ -89,7 +92,11 @@ def read_json(url: str) -> dict | None:
     data = read_bytes(url)
     if data is None:
         return None
-    return json.loads(data.decode("utf-8"))
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def write_bytes_atomic(url: str, data: bytes) -> None:
@@ -100,8 +107,9 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
         tmp = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if _FSYNC:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
         return
     fs, path = _fs(url)
@@ -150,9 +158,17 @@ def _glob_base(pattern: str) -> str:
     return ""
 
 
+# mlpipe's own state folder and half-published outputs are never part of a dataset.
+_HIDDEN = re.compile(r"^(\.mlpipe|\..+\.mlpipe-[0-9a-f]+\.(partial|old))$")
+
+
+def _hidden(rel: str) -> bool:
+    return any(_HIDDEN.match(part) for part in rel.replace(os.sep, "/").split("/"))
+
+
 def _walk_local(root: str) -> Iterator[str]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not _HIDDEN.match(d))
         for f in sorted(filenames):
             yield os.path.join(dirpath, f)
 
@@ -172,6 +188,8 @@ def resolve_files(url: str) -> tuple[str, list[tuple[str, str]]]:
             matches = sorted(_glob.glob(path, recursive=True))
             files: list[str] = []
             for m in matches:
+                if _hidden(os.path.relpath(m, base)):
+                    continue
                 if os.path.isdir(m):
                     files.extend(_walk_local(m))
                 elif os.path.isfile(m):
@@ -215,6 +233,8 @@ def resolve_files(url: str) -> tuple[str, list[tuple[str, str]]]:
             if base_s and f.startswith(base_s)
             else f.rsplit("/", 1)[-1]
         )
+        if _hidden(rel):
+            continue
         out.append((_unstrip(fs, f), rel))
     return (_unstrip(fs, base_s) if base_s else url), out
 

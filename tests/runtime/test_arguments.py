@@ -6,6 +6,7 @@ import json
 
 import pytest
 from helpers import RECORD, lit, out, output, par, pipeline, step, write_source
+
 from mlpipe.ir import LiteralArg, Parameter, ParameterArg
 
 HOSTILE = [

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from helpers import RECORD, executed, from_step, inp, out, output, par, pipeline, step, write_source
+
 from mlpipe.ir import Parameter
 from mlpipe.snapshot import write_snapshot
 

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from helpers import RECORD, from_dataset, from_step, inp, out, output, pipeline, step, write_source
+
 from mlpipe.ir import (
     DataPath,
     DataPathSource,

@@ -7,6 +7,7 @@ import json
 import os
 
 from helpers import RECORD, env, from_dataset, out, output, pipeline, step, write_source
+
 from mlpipe.runtime import envs
 
 SIX = (

@@ -19,6 +19,7 @@ from helpers import (
     step,
     write_source,
 )
+
 from mlpipe.ir import Parameter
 
 PREP = (
