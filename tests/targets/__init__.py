@@ -30,7 +30,9 @@ class RunOutcome:
 class Driver:
     name = "base"
 
-    def compile(self, pipeline: Path, out: Path, profile: str | None = None) -> subprocess.CompletedProcess:
+    def compile(
+        self, pipeline: Path, out: Path, profile: str | None = None
+    ) -> subprocess.CompletedProcess:
         cmd = [MLPIPE, "compile", str(pipeline), "--target", self.name, "-o", str(out)]
         if profile:
             cmd += ["--profile", profile]
@@ -38,8 +40,9 @@ class Driver:
         assert proc.returncode == 0, f"compile failed:\n{proc.stdout}\n{proc.stderr}"
         return proc
 
-    def run(self, pipeline: Path, out: Path, *, params: dict | None = None,
-            regenerate: bool = False) -> RunOutcome:
+    def run(
+        self, pipeline: Path, out: Path, *, params: dict | None = None, regenerate: bool = False
+    ) -> RunOutcome:
         """Compile `pipeline` into `out` and run it once on the target, waiting for the end."""
         raise NotImplementedError
 
@@ -47,7 +50,10 @@ class Driver:
 def child_env(**extra) -> dict:
     """Environment for subprocesses: a shared env-build cache so each Environment builds once."""
     env = dict(os.environ)
-    env.setdefault("MLPIPE_CACHE_DIR", os.environ.get("MLPIPE_TEST_CACHE_DIR", str(ROOT / ".mlpipe-test-cache")))
+    env.setdefault(
+        "MLPIPE_CACHE_DIR",
+        os.environ.get("MLPIPE_TEST_CACHE_DIR", str(ROOT / ".mlpipe-test-cache")),
+    )
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env
@@ -84,4 +90,13 @@ def driver(name: str) -> Driver:
     return module.DRIVER
 
 
-__all__ = ["Driver", "LocalDriver", "RunOutcome", "child_env", "driver", "python_of", "run_cmd", "sys"]
+__all__ = [
+    "Driver",
+    "LocalDriver",
+    "RunOutcome",
+    "child_env",
+    "driver",
+    "python_of",
+    "run_cmd",
+    "sys",
+]
