@@ -242,11 +242,9 @@ def run_pipeline(
                     bad = [u for u in ups if u in result.steps and not _ok(result.steps[u])]
                     if bad:
                         pending.remove(name)
-                        result.steps[name] = StepOutcome(
-                            name,
-                            "skipped",
-                            reason=f"upstream {', '.join(sorted(bad))} did not complete",
-                        )
+                        reason = f"upstream {', '.join(sorted(bad))} did not complete"
+                        result.steps[name] = StepOutcome(name, "skipped", reason=reason)
+                        _record_skip(state, run_id, name, reason)
                         if progress is not None:
                             progress.advance(task)
                         continue
@@ -312,6 +310,16 @@ def run_pipeline(
         console.print(f"mlpipe: could not write the run record: {exc}", markup=False)
     _summary(console, result)
     return result
+
+
+def _record_skip(state: State, run_id: str, name: str, reason: str) -> None:
+    try:
+        store.write_json_atomic(
+            state.step_record(run_id, name),
+            {"run_id": run_id, "step": name, "status": "skipped", "reason": reason, "outputs": {}},
+        )
+    except Exception:  # pragma: no cover - informational only
+        pass
 
 
 def _ok(outcome: StepOutcome) -> bool:

@@ -36,6 +36,7 @@ from .state import Datastores, State, StepError, safe_name
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
 STDERR_TAIL_LINES = 40
+DEFAULT_DESTINATION = "dataset/{run-id}/{output-name}"
 OK_STATUSES = ("completed", "reused")
 
 OnOutput = Callable[[str, str], None]
@@ -571,7 +572,9 @@ class _Step:
                         for pat in pats
                     )
                 ]
-            destination = (o.get("destination") or "").replace("{run-id}", self.run_safe)
+            # A datastore alone (empty path) means v1's default layout, never the datastore root.
+            template = (o.get("destination") or "").strip("/") or DEFAULT_DESTINATION
+            destination = template.replace("{run-id}", self.run_safe)
             destination = destination.replace("{output-name}", name).strip("/")
             location = self.datastores.location(o["datastore"], destination)
             fp = local_tree_fingerprint(files)
