@@ -61,6 +61,12 @@ class Backend:
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
         raise NotImplementedError
 
+    def verify_code(self) -> str | None:
+        """Python source that `mlpipe verify` runs in the target's interpreter as
+        `python -c CODE OUT_DIR`: it loads the artifacts with the orchestrator's own loader and
+        prints a JSON list of {"file": ..., "message": ...} problems (empty when all is well)."""
+        return None
+
 
 @dataclass
 class CompileResult:
@@ -85,7 +91,12 @@ def compile_pipelines(
     pipeline_dir: Path,
     out_dir: Path,
     profile: str | None = None,
+    source_key: str | None = None,
 ) -> CompileResult:
+    """Render every pipeline of one source file for `backend` and write the files into `out_dir`.
+
+    `source_key` names the source file in the output folder's manifest (several pipeline files
+    can share one dags/ folder; each only ever replaces or removes its own files)."""
     profile = profile or backend.default_profile
     if profile not in backend.profiles:
         raise MlpipeError(
@@ -140,7 +151,15 @@ def compile_pipelines(
                     f"two pipelines would write {art.path}: give them different names"
                 )
             artifacts[art.path] = art.content
-    return write_artifacts(out_dir, artifacts)
+    entry = {
+        "target": backend.name,
+        "profile": profile,
+        "pipelines": {p.name: p.ir_hash() for p in pipelines},
+        "sha256": {
+            rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(artifacts.items())
+        },
+    }
+    return write_artifacts(out_dir, artifacts, source_key or "", entry)
 
 
 # -------------------------------------------------------------------------------------- writing
@@ -161,36 +180,66 @@ def atomic_write(path: Path, content: bytes) -> None:
             tmp.unlink()
 
 
-def _read_manifest(out_dir: Path) -> list[str]:
+def write_if_changed(path: Path, content: bytes) -> bool:
+    """Write atomically unless the file already holds exactly `content` (its mtime then stays, so
+    schedulers watching the folder see no change)."""
+    if path.is_file() and path.read_bytes() == content:
+        return False
+    atomic_write(path, content)
+    return True
+
+
+def read_manifest(out_dir: Path) -> dict:
+    """What mlpipe wrote into `out_dir`, per source file: {"sources": {key: {...}}}."""
     try:
         data = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-        return [str(x) for x in data.get("files", [])]
-    except (OSError, ValueError, AttributeError):
-        return []
+    except (OSError, ValueError):
+        return {"sources": {}}
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
+        return {"sources": {}}
+    return data
 
 
-def write_artifacts(out_dir: Path, artifacts: dict[str, bytes]) -> CompileResult:
+def write_artifacts(
+    out_dir: Path, artifacts: dict[str, bytes], source_key: str = "", entry: dict | None = None
+) -> CompileResult:
+    """Write `artifacts` for one source file; drop files this source had written before and no
+    longer produces (unless another source still lists them). Files mlpipe did not write are
+    never touched."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    previous = _read_manifest(out_dir)
+    manifest = read_manifest(out_dir)
+    sources: dict = manifest["sources"]
+    previous = list(sources.get(source_key, {}).get("files", []))
+    others = {f for key, e in sources.items() if key != source_key for f in e.get("files", [])}
+    clashes = [
+        rel
+        for rel in artifacts
+        if rel in others
+        and (out_dir / rel).is_file()
+        and (out_dir / rel).read_bytes() != artifacts[rel]
+    ]
+    if clashes:
+        raise MlpipeError(
+            f"{out_dir / clashes[0]} was written by mlpipe for another pipeline file; "
+            "give this pipeline a different name or compile it into another folder"
+        )
     written = []
     for rel in sorted(artifacts):
-        target = out_dir / rel
-        if target.is_file() and target.read_bytes() == artifacts[rel]:
-            written.append(rel)
-            continue  # unchanged: leave the file (and its mtime) alone
-        atomic_write(target, artifacts[rel])
+        write_if_changed(out_dir / rel, artifacts[rel])
         written.append(rel)
     removed = []
+    root = out_dir.resolve()
     for rel in previous:
-        if rel in artifacts or rel == MANIFEST:
+        if rel in artifacts or rel in others or rel == MANIFEST:
             continue
         stale = out_dir / rel
-        # Only files mlpipe itself wrote earlier, and never outside the output folder.
-        if stale.is_file() and out_dir.resolve() in stale.resolve().parents:
+        if stale.is_file() and root in stale.resolve().parents:
             stale.unlink()
             removed.append(rel)
-    manifest = {"generator": "mlpipe", "files": sorted(artifacts)}
-    atomic_write(out_dir / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    sources[source_key] = {**(entry or {}), "files": sorted(artifacts)}
+    manifest = {"generator": "mlpipe", "sources": dict(sorted(sources.items()))}
+    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    write_if_changed(out_dir / MANIFEST, text.encode())
     return CompileResult(written=written, removed=removed)
 
 

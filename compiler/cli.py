@@ -143,8 +143,11 @@ def compile_cmd(
         from .capture import split_target
 
         result = _capture(file)
-        pipeline_dir = Path(split_target(file)[0]).resolve().parent
-        done = compile_pipelines(backend, result.pipelines, pipeline_dir, output, profile)
+        source, selector = split_target(file)
+        source_key = str(Path(source).resolve()) + (f":{selector}" if selector else "")
+        done = compile_pipelines(
+            backend, result.pipelines, Path(source).resolve().parent, output, profile, source_key
+        )
         _report_warnings(done.warnings)
         for rel in done.written:
             if not rel.startswith(".mlpipe/"):
@@ -231,8 +234,12 @@ def graph_cmd(
 
 
 @app.command("migrate")
-def migrate_cmd(path: Annotated[Path, typer.Argument(help="A file or a folder of pipeline and step scripts")],
-                diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff; change nothing")] = False):
+def migrate_cmd(
+    path: Annotated[Path, typer.Argument(help="A file or a folder of pipeline and step scripts")],
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print a unified diff; change nothing")
+    ] = False,
+):
     """Rewrite azureml.* imports and references to mlpipe (libcst codemod, formatting kept)."""
 
     def go():
@@ -255,6 +262,37 @@ def lint_cmd(file: Annotated[Path, typer.Argument(help="Pipeline file to check (
         code = run_lint(file, out=sys.stdout, err=err)
         if code:
             raise typer.Exit(code)
+
+    _guard(go)
+
+
+@app.command("verify")
+def verify_cmd(
+    folder: Annotated[Path, typer.Argument(help="A folder mlpipe compiled into")],
+    target: Annotated[str, typer.Option("--target", "-t", help="airflow, prefect or kfp")],
+    python: Annotated[
+        str | None, typer.Option("--python", help="Interpreter that has the orchestrator installed")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Pipeline file: also say whether the artifacts are stale"),
+    ] = None,
+):
+    """Load the artifacts with the target's own loader; report damage and staleness."""
+
+    def go():
+        from .verify import verify
+
+        available = _backends()
+        if target not in available:
+            raise MlpipeError(
+                f"unknown target {target!r}; installed targets: {', '.join(sorted(available))}"
+            )
+        problems = verify(folder, available[target].load()(), python, source)
+        if problems:
+            _report_problems(problems)
+            raise typer.Exit(1)
+        err.out(f"{folder}: {target} artifacts load and are current", highlight=False)
 
     _guard(go)
 
