@@ -471,6 +471,7 @@ class _Builder:
         chosen = list(self.p._flat)
         if self.p._resolve_closure:
             producers = self._producers()
+            seen = set(map(id, chosen))
             queue = list(chosen)
             while queue:
                 step = queue.pop()
@@ -478,7 +479,8 @@ class _Builder:
                 for uid in self._consumed_uids(step):
                     more.extend(producers.get(uid, [])[:1])
                 for extra in more:
-                    if extra not in chosen:
+                    if id(extra) not in seen:
+                        seen.add(id(extra))
                         chosen.append(extra)
                         queue.append(extra)
         return sorted(chosen, key=lambda s: s._seq)
@@ -507,10 +509,11 @@ class _Builder:
             built = self.build_step(step, producers, in_pipeline)
             if built is not None:
                 ir_steps.append(built)
+        by_name = {s.name: s for s in ir_steps}
         for a, b in self.p._order_edges:
-            for s in ir_steps:
-                if s.name == b.name and a.name not in s.run_after and a.name != b.name:
-                    s.run_after.append(a.name)
+            s = by_name.get(b.name)
+            if s is not None and a.name not in s.run_after and a.name != b.name:
+                s.run_after.append(a.name)
         cfg = self.sess.config
         datastores = [
             ir.Datastore(name=n, url=u, type="local" if u.startswith("/") else u.split("://")[0])

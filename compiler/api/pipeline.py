@@ -277,11 +277,13 @@ class Pipeline:
 def _flatten(steps):
     """Steps in listing order, and the order edges StepSequence implies."""
     flat: list[_Step] = []
+    listed: set[int] = set()
     edges: list[tuple[_Step, _Step]] = []
 
     def members(item) -> list[_Step]:
         if isinstance(item, _Step):
-            if item not in flat:
+            if id(item) not in listed:
+                listed.add(id(item))
                 flat.append(item)
             return [item]
         if isinstance(item, StepSequence):
