@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -233,57 +234,56 @@ def run_pipeline(
     running: dict[Future, str] = {}
     in_use: dict[str, int] = {}
     pending = list(order)
+    pool = ThreadPoolExecutor(max_workers=bound, thread_name_prefix="mlpipe-step")
+    previous_sigterm = _install_sigterm()
     try:
-        with ThreadPoolExecutor(max_workers=bound, thread_name_prefix="mlpipe-step") as pool:
-            while pending or running:
-                # Skip what can no longer run; start what is ready, within the bounds.
-                for name in list(pending):
-                    ups = deps[name]
-                    bad = [u for u in ups if u in result.steps and not _ok(result.steps[u])]
-                    if bad:
-                        pending.remove(name)
-                        reason = f"upstream {', '.join(sorted(bad))} did not complete"
-                        result.steps[name] = StepOutcome(name, "skipped", reason=reason)
-                        _record_skip(state, run_id, name, reason)
-                        if progress is not None:
-                            progress.advance(task)
-                        continue
-                    if not all(u in result.steps for u in ups):
-                        continue
-                    if len(running) >= bound:
-                        break
-                    compute = ir.step(name).compute
-                    if compute in limits and in_use.get(compute, 0) >= limits[compute]:
-                        continue
+        while pending or running:
+            # Skip what can no longer run; start what is ready, within the bounds.
+            for name in list(pending):
+                ups = deps[name]
+                bad = [u for u in ups if u in result.steps and not _ok(result.steps[u])]
+                if bad:
                     pending.remove(name)
-                    if compute in limits:
-                        in_use[compute] = in_use.get(compute, 0) + 1
-                    running[pool.submit(execute, name)] = name
-                if progress is not None:
-                    progress.update(
-                        task, description="running: " + ", ".join(sorted(running.values()))
-                    )
-                if not running:
-                    if pending:  # only possible if dependencies are unknown steps
-                        for name in pending:
-                            result.steps[name] = StepOutcome(
-                                name, "skipped", reason="unmet dependency"
-                            )
-                        pending.clear()
-                    break
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in done:
-                    name = running.pop(fut)
-                    compute = ir.step(name).compute
-                    if compute in limits:
-                        in_use[compute] -= 1
-                    result.steps[name] = fut.result()
+                    reason = f"upstream {', '.join(sorted(bad))} did not complete"
+                    result.steps[name] = StepOutcome(name, "skipped", reason=reason)
+                    _record_skip(state, run_id, name, reason)
                     if progress is not None:
                         progress.advance(task)
-    except KeyboardInterrupt:
+                    continue
+                if not all(u in result.steps for u in ups):
+                    continue
+                if len(running) >= bound:
+                    break
+                compute = ir.step(name).compute
+                if compute in limits and in_use.get(compute, 0) >= limits[compute]:
+                    continue
+                pending.remove(name)
+                if compute in limits:
+                    in_use[compute] = in_use.get(compute, 0) + 1
+                running[pool.submit(execute, name)] = name
+            if progress is not None:
+                progress.update(task, description="running: " + ", ".join(sorted(running.values())))
+            if not running:
+                if pending:  # only possible if dependencies are unknown steps
+                    for name in pending:
+                        result.steps[name] = StepOutcome(name, "skipped", reason="unmet dependency")
+                    pending.clear()
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in done:
+                name = running.pop(fut)
+                compute = ir.step(name).compute
+                if compute in limits:
+                    in_use[compute] -= 1
+                result.steps[name] = fut.result()
+                if progress is not None:
+                    progress.advance(task)
+    except BaseException:  # Ctrl-C included: stop every running script, then unwind
         terminate_all()
         raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _restore_sigterm(previous_sigterm)
         if progress is not None:
             progress.stop()
 
@@ -310,6 +310,28 @@ def run_pipeline(
         console.print(f"mlpipe: could not write the run record: {exc}", markup=False)
     _summary(console, result)
     return result
+
+
+def _install_sigterm():
+    """SIGTERM unwinds like Ctrl-C, so the step scripts (in their own process groups) are stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except ValueError:
+            pass
 
 
 def _record_skip(state: State, run_id: str, name: str, reason: str) -> None:

@@ -164,3 +164,19 @@ def test_installable_packages_filter():
         ]
     }
     assert envs.installable_packages(e) == ["numpy>=1"]
+
+
+def test_venv_and_pip_fallback_without_uv(tmp_path, monkeypatch):
+    """Workers without uv (an orchestrator's own venv) build with `python -m venv` + pip."""
+    import subprocess
+
+    monkeypatch.setattr(envs, "find_uv", lambda: None)
+    spec = {"name": "nouv", "pip_packages": ["six==1.16.0"], "content_hash": "nouv-" + "0" * 20}
+    python = envs.ensure_env(spec, str(tmp_path))
+    assert python.startswith(str(tmp_path))
+    r = subprocess.run(
+        [python, "-c", "import six, sys; print(sys.prefix)"], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and r.stdout.strip().startswith(str(tmp_path))
+    # built once: a second call returns at once
+    assert envs.ensure_env(spec, str(tmp_path)) == python
