@@ -191,10 +191,13 @@ def run_pipeline(
     bound = max_parallel or int(os.environ.get("MLPIPE_MAX_PARALLEL", "0") or 0)
     bound = bound or max(2, os.cpu_count() or 2)
 
+    from rich.markup import escape
+
     console.print(
-        f"mlpipe: running pipeline [bold]{ir.name}[/bold] as run [bold]{run_id}[/bold]"
+        f"mlpipe: running pipeline [bold]{escape(ir.name)}[/bold] as run [bold]{run_id}[/bold]"
         + (" (regenerate outputs)" if regenerate else ""),
         highlight=False,
+        soft_wrap=True,
     )
     progress = None
     task = None
@@ -350,6 +353,7 @@ def _ok(outcome: StepOutcome) -> bool:
 
 def _summary(console, result: PipelineRunResult) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"run {result.run_id}", title_justify="left")
     table.add_column("step")
@@ -365,9 +369,13 @@ def _summary(console, result: PipelineRunResult) -> None:
             detail = o.reason or ""
         elif o.status == "skipped":
             detail = o.reason or ""
-        table.add_row(name, f"[{styles[o.status]}]{o.label}[/]", f"{o.duration:.1f}s", detail)
+        table.add_row(
+            Text(name), Text(o.label, style=styles[o.status]), f"{o.duration:.1f}s", Text(detail)
+        )
     console.print(table)
     verdict = "[green]succeeded[/]" if result.ok else "[bold red]failed[/]"
     console.print(
-        f"mlpipe: run {result.run_id} {verdict} in {result.duration:.1f}s", highlight=False
+        f"mlpipe: run {result.run_id} {verdict} in {result.duration:.1f}s",
+        highlight=False,
+        soft_wrap=True,
     )
