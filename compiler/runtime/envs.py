@@ -148,6 +148,9 @@ def ensure_env(env: dict, cache_dir: str, log=None) -> str:
 
 
 def step_python(env: dict | None, cache_dir: str, use_current_python: bool, log=None) -> str:
-    if env is None or use_current_python or not installable_packages(env):
+    # user_managed (v1 `user_managed_dependencies=True`): the packages are already where it runs.
+    if env is None or use_current_python or env.get("user_managed"):
+        return sys.executable
+    if not installable_packages(env):
         return sys.executable
     return ensure_env(env, cache_dir, log=log)
