@@ -19,7 +19,8 @@ from mlpipe.ir import (
     UrlPath,
 )
 
-# Writes, for each "name=path" argument, the files under path (relative) and their contents.
+# For each input in run.input_datasets: the files under its local path (relative) and their
+# contents; plus the argv paths, which must be the same paths.
 INSPECT = (
     RECORD
     + """
@@ -28,29 +29,31 @@ from azureml.core import Run
 run = Run.get_context()
 out_dir = sys.argv[-1]
 seen = {}
-for item in sys.argv[1:-1]:
-    name, path = item.split("=", 1)
+for name, ds in sorted(run.input_datasets.items()):
+    path = ds if isinstance(ds, str) else os.path.dirname(ds.files[0])
     files = {}
     for root, dirs, names in os.walk(path, followlinks=True):
         for n in names:
             full = os.path.join(root, n)
             files[os.path.relpath(full, path).replace(os.sep, "/")] = open(full).read()
-    ds = run.input_datasets.get(name)
     seen[name] = {
         "path": path,
         "files": files,
         "dataset": ds if isinstance(ds, str) else type(ds).__name__,
         "is_dir": os.path.isdir(path),
     }
-    if not isinstance(ds, str) and ds is not None:
-        seen[name]["tabular"] = {"files": [os.path.basename(f) for f in ds.files], "sep": ds.separator, "header": ds.header}
+    if not isinstance(ds, str):
+        seen[name]["tabular"] = {
+            "files": [os.path.basename(f) for f in ds.files], "sep": ds.separator, "header": ds.header
+        }
 run.log("inputs", len(seen))
 run.log("loss", 0.5)
 run.log("loss", 0.25)
 run.log_list("lst", [1, 2])
 run.log_row("rows", a=1, b=2)
 seen["_run"] = {"id": run.id, "experiment": run.experiment.name, "parent": run.parent.id,
-                "workspace": run.experiment.workspace.name, "outputs": sorted(run.output_datasets)}
+                "workspace": run.experiment.workspace.name, "outputs": sorted(run.output_datasets),
+                "argv": sys.argv[1:-1]}
 open(os.path.join(out_dir, "seen.json"), "w").write(json.dumps(seen))
 """
 )
@@ -66,15 +69,6 @@ def data(world):
     (w.ds / "other").mkdir()
     (w.ds / "other" / "d.txt").write_text("D")
     return w
-
-
-# The script's argv holds bare paths; map back through run.input_datasets (name -> path).
-INSPECT_BY_NAME = INSPECT.replace(
-    'for item in sys.argv[1:-1]:\n    name, path = item.split("=", 1)',
-    "for name, path in zip(sorted(run.input_datasets), [None] * len(run.input_datasets)):\n"
-    "    path = run.input_datasets[name] if isinstance(run.input_datasets[name], str) "
-    "else os.path.dirname(run.input_datasets[name].files[0])",
-)
 
 
 def test_folder_file_glob_and_multi_path_inputs(data):
@@ -117,7 +111,7 @@ def test_folder_file_glob_and_multi_path_inputs(data):
             path_on_compute="local_copy/here",
         ),
     ]
-    src = write_source(w.base / "inspect_src", {"main.py": INSPECT_BY_NAME})
+    src = write_source(w.base / "inspect_src", {"main.py": INSPECT})
     ir = pipeline(
         "data",
         w.ds,
@@ -155,6 +149,8 @@ def test_folder_file_glob_and_multi_path_inputs(data):
     assert seen["_run"]["parent"] == res.run_id
     assert seen["_run"]["experiment"] == "data" and seen["_run"]["workspace"] == "local"
     assert seen["_run"]["outputs"] == ["o"]
+    # the argument paths are the paths input_datasets gives (file inputs)
+    assert seen["_run"]["argv"] == [seen[i.name]["path"] for i in inputs]
     # metrics end up in the step record
     assert rec["metrics"]["loss"] == [0.5, 0.25]
     assert rec["metrics"]["lst"] == [1, 2] and rec["metrics"]["rows"] == {"a": 1, "b": 2}
@@ -169,7 +165,7 @@ def test_tabular_direct_input_object(data):
     (w.ds / "tab" / "t1.csv").write_text("a;b\n1;2\n")
     (w.ds / "tab" / "t2.csv").write_text("a;b\n3;4\n")
     inputs = [from_dataset("table", "tab/*.csv", mode="direct", type_="tabular", separator=";")]
-    write_source(w.base / "inspect_src", {"main.py": INSPECT_BY_NAME})
+    write_source(w.base / "inspect_src", {"main.py": INSPECT})
     src = w.base / "inspect_src"
     ir = pipeline(
         "data",
@@ -264,7 +260,7 @@ def test_parameter_backed_data_and_datastore_override(world, monkeypatch, tmp_pa
     (w.ds / "v1" / "f.txt").write_text("one")
     (w.ds / "v2").mkdir()
     (w.ds / "v2" / "f.txt").write_text("two")
-    write_source(w.base / "inspect_src", {"main.py": INSPECT_BY_NAME})
+    write_source(w.base / "inspect_src", {"main.py": INSPECT})
     src = w.base / "inspect_src"
     ir = pipeline(
         "pdata",
