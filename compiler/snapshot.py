@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pathspec
 
+from .runtime.fingerprint import StatCache, combine
+from .runtime.step import default_cache_dir
+
 ALWAYS_IGNORED_DIRS = frozenset({".mlpipe", ".git", "__pycache__", ".ipynb_checkpoints"})
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -64,35 +66,18 @@ def list_files(root: str | os.PathLike) -> list[str]:
     return out
 
 
-def _file_digest(path: str) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-def _combine(entries: list[tuple[str, str]]) -> str:
-    h = hashlib.sha256()
-    for rel, digest in entries:
-        h.update(rel.encode("utf-8"))
-        h.update(b"\0")
-        h.update(digest.encode("ascii"))
-        h.update(b"\n")
-    return h.hexdigest()
-
-
-def hash_directory(root: str | os.PathLike) -> SnapshotInfo:
+def hash_directory(root: str | os.PathLike, cache_dir: str | None = None) -> SnapshotInfo:
+    """The snapshot hash of `root`. File digests are remembered by (path, size, mtime) in the
+    machine-local stat cache, so re-hashing an unchanged folder reads no file contents."""
     root = Path(root)
+    stat_cache = StatCache(cache_dir if cache_dir is not None else default_cache_dir())
     entries = []
     total = 0
     for rel in list_files(root):
-        digest, size = _file_digest(str(root / rel))
-        entries.append((rel, digest))
-        total += size
-    return SnapshotInfo(_combine(entries), len(entries), total)
+        full = str(root / rel)
+        entries.append((rel, stat_cache.sha256(full)))
+        total += os.path.getsize(full)
+    return SnapshotInfo(combine(entries), len(entries), total)
 
 
 def pack(root: str | os.PathLike) -> tuple[SnapshotInfo, bytes]:
@@ -115,7 +100,7 @@ def pack(root: str | os.PathLike) -> tuple[SnapshotInfo, bytes]:
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 tar.addfile(info, io.BytesIO(data))
-    return SnapshotInfo(_combine(entries), len(entries), total), buf.getvalue()
+    return SnapshotInfo(combine(entries), len(entries), total), buf.getvalue()
 
 
 def write_snapshot(root: str | os.PathLike, store_dir: str | os.PathLike) -> SnapshotInfo:
