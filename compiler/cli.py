@@ -68,6 +68,9 @@ def _guard(fn):
     except MlpipeError as exc:
         _report_problems(exc.problems)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.out("mlpipe: interrupted", highlight=False)
+        raise typer.Exit(130) from None
 
 
 def _dumps_ir(pipelines) -> str:
