@@ -1,0 +1,913 @@
+"""Kubeflow Pipelines backend: one KFP v2 pipeline YAML per pipeline (`mlpipe compile --target kfp`).
+
+The PipelineSpec is built with the official `kfp-pipeline-spec` protobuf classes (never through the
+kfp DSL, and never as templated YAML) and written the way kfp's own compiler writes it: a comment
+header, the PipelineSpec document, and the Kubernetes platform spec document (kfp-kubernetes format)
+when a step needs node selectors, tolerations or image pull secrets.
+
+Every step is a lightweight Python component (the command / args shape `@dsl.component` produces),
+so the same YAML runs on a KFP cluster and under `kfp.local.SubprocessRunner`. Its module holds the
+step's slice of the IR (and its source snapshot when small) as base64 and calls the mlpipe runtime
+(`mlpipe.backends.kfp_executor.run_step` -> `mlpipe.runtime.run_step`), which decides reuse from the
+mlpipe fingerprint; KFP's own cache is off for every task. A last task, `mlpipe-run-summary`, runs after
+all steps (even failed ones) and writes the run record. See docs/kfp.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import keyword
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime
+from string import Template
+
+from ..errors import MlpipeError, Problem
+from ..ir import (
+    Compute,
+    DataPath,
+    Environment,
+    Parameter,
+    PipelineIR,
+    Recurrence,
+    Step,
+)
+from . import kfp_spec as spec
+from .base import Artifact, Backend, CompileContext, identifier
+from .kfp_executor import encode
+
+DEFAULT_IMAGE = "python:3.11-slim"
+RUN_ID_PLACEHOLDER = "{{$.pipeline_job_uuid}}"  # dsl.PIPELINE_JOB_ID_PLACEHOLDER
+REGENERATE = "regenerate_outputs"
+RUN_ID_INPUT = "mlpipe_run_id"
+RESERVED_INPUTS = (REGENERATE, RUN_ID_INPUT)
+SUMMARY_TASK = "mlpipe-run-summary"
+SUMMARY_FUNCTION = "mlpipe_run_summary"
+TASK_NAME_MAX = 48
+
+# Source snapshots ride inside the executor module when small, else `mlpipe compile` stores them
+# content-addressed in the default datastore (<datastore>/.mlpipe/snapshots/<hash>.tar.gz), where the
+# runtime looks by default. Limits count the .tar.gz bytes: each snapshot at most SNAPSHOT_EMBED_MAX,
+# and all embedded copies of one pipeline (a snapshot counts once per step using it) at most
+# SNAPSHOT_EMBED_BUDGET, which keeps specs far below KFP's / Kubernetes' object size limits.
+SNAPSHOT_EMBED_MAX = 32 * 1024
+SNAPSHOT_EMBED_BUDGET = 256 * 1024
+# One executor module is one argv element (`printf "%s" "$0"`): Linux caps those at 128 KiB.
+MODULE_MAX_CHARS = 120_000
+
+# The container command of every executor: kfp's lightweight-component shape. The first script runs
+# only in a KFP pod (KFP sets KFP_POD_NAME there): it installs what the image lacks, like kfp's
+# `packages_to_install`, and tells the runtime to use that Python. Under kfp.local nothing is
+# installed: the runtime builds the environment's venv itself, cached, as the local runner does.
+_INSTALL = (
+    "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet --no-warn-script-location"
+)
+PREFIX_HEAD = (
+    'if [ -n "${KFP_POD_NAME:-}" ]; then\n'
+    "  python3 -c 'import kfp.dsl' 2>/dev/null ||"
+    f" {_INSTALL} 'kfp=={spec.KFP_SDK_VERSION}' --no-deps\n"
+)
+PREFIX_TAIL = '  export MLPIPE_USE_CURRENT_PYTHON=1\nfi\nexec "$0" "$@"\n'
+LAUNCH = (
+    "program_path=$(mktemp -d)\n"
+    'printf "%s" "$0" > "$program_path/ephemeral_component.py"\n'
+    "_KFP_RUNTIME=true python3 -m kfp.dsl.executor_main"
+    ' --component_module_path "$program_path/ephemeral_component.py" "$@"\n'
+)
+
+WEEKDAYS = {
+    "monday": "MON",
+    "tuesday": "TUE",
+    "wednesday": "WED",
+    "thursday": "THU",
+    "friday": "FRI",
+    "saturday": "SAT",
+    "sunday": "SUN",
+}
+TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+
+# The module of one lightweight Python component (kfp.dsl.executor_main loads it and calls the
+# function). Only identifiers and base64 text go into it, never a name, argument or other text of the
+# user's pipeline, so nothing in it can be read as code or as a KFP placeholder. (string.Template, not
+# Jinja2: importing Jinja2 alone costs a tenth of a second, for five substitutions.)
+STEP_MODULE = Template(
+    """\
+# mlpipe: one step of pipeline $pipeline, run by the mlpipe runtime (generated; do not edit).
+# STEP: the step's IR (JSON, zlib, base64). SNAPSHOT: its source folder (.tar.gz, base64), or ""
+# when it lives in <default datastore>/.mlpipe/snapshots.
+STEP = "$payload"
+SNAPSHOT = "$snapshot"
+
+
+def $function(
+    mlpipe_run_id: str,
+    regenerate_outputs: bool,
+$parameters) -> None:
+    from mlpipe.backends.kfp_executor import run_step
+
+    run_step(
+        STEP,
+        SNAPSHOT,
+        mlpipe_run_id,
+        regenerate_outputs,
+        $values,
+    )
+"""
+)
+SUMMARY_MODULE = Template(
+    """\
+# mlpipe: the run summary of pipeline $pipeline (generated; do not edit). Runs after every step,
+# even failed ones: writes the run record and a `skipped` record for each step that never ran.
+# RUN: the steps in order, with their upstream steps (JSON, zlib, base64).
+RUN = "$payload"
+
+
+def $function(
+    mlpipe_run_id: str,
+    regenerate_outputs: bool,
+$parameters) -> None:
+    from mlpipe.backends.kfp_executor import summarize
+
+    summarize(
+        RUN,
+        mlpipe_run_id,
+        regenerate_outputs,
+        $values,
+    )
+"""
+)
+
+
+def _module(template: Template, function: str, inputs: list[tuple[str, str]], **fields) -> str:
+    """Fill a module template; `inputs` are (identifier, KFP type) pairs."""
+    parameters = "".join(f"    {n}: {spec.PYTHON_ANNOTATIONS[t]},\n" for n, t in inputs)
+    if inputs:
+        values = "{\n" + "".join(f'            "{n}": {n},\n' for n, _ in inputs) + "        }"
+    else:
+        values = "{}"
+    return template.substitute(function=function, parameters=parameters, values=values, **fields)
+
+
+# ---------------------------------------------------------------------------------------- names
+
+
+def k8s_name(text: str, max_len: int = TASK_NAME_MAX) -> str:
+    """A DNS-label-like name, as kfp derives task / component names: lowercase [a-z0-9-]."""
+    out = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "step"
+    if len(out) > max_len:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+        out = f"{out[: max_len - 9].rstrip('-')}-{digest}"
+    return out
+
+
+def python_name(text: str) -> str:
+    out = identifier(text, max_len=60).lower()
+    return f"{out}_" if keyword.iskeyword(out) else out
+
+
+def parameter_input(name: str) -> str:
+    """A pipeline parameter's KFP input name: the IR name when it is a Python identifier."""
+    out = identifier(name, max_len=100)
+    return f"{out}_" if keyword.iskeyword(out) else out
+
+
+def file_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "pipeline"
+
+
+def task_names(pipeline: PipelineIR) -> dict[str, str]:
+    """Step name -> task name; names that clash after sanitising get a short hash of the original."""
+    wanted = {s.name: k8s_name(s.name) for s in pipeline.steps}
+    clashes: dict[str, int] = {}
+    for base in wanted.values():
+        clashes[base] = clashes.get(base, 0) + 1
+    clashes[SUMMARY_TASK] = clashes.get(SUMMARY_TASK, 0) + 1
+    out: dict[str, str] = {}
+    taken = {SUMMARY_TASK}
+    for s in pipeline.steps:
+        base = wanted[s.name]
+        name = base
+        if clashes[base] > 1:
+            digest = hashlib.sha256(s.name.encode("utf-8")).hexdigest()[:6]
+            name = f"{base[: TASK_NAME_MAX - 7].rstrip('-')}-{digest}"
+        n = 2
+        while name in taken:
+            name = f"{base[: TASK_NAME_MAX - 4]}-{n}"
+            n += 1
+        taken.add(name)
+        out[s.name] = name
+    return out
+
+
+# ---------------------------------------------------------------------------------- parameters
+
+
+def parameter_default(p: Parameter):
+    """The KFP default of a parameter, in a form the runtime's coercion reads back exactly."""
+    return kfp_value(p.type, p.default)
+
+
+def kfp_value(ptype: str, value):
+    """A parameter value as a KFP input holds it. DataPath / dataset values become the text the
+    runtime parses back to the same value: `<datastore>/<path>`, a URL, or the dataset's JSON."""
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, DataPath):
+        return f"{value.datastore}/{value.path}"
+    dumped = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    if isinstance(dumped, dict) and dumped.get("kind") == "url":
+        return dumped["url"]
+    return json.dumps(dumped, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _set_value(value_msg, value) -> None:
+    if isinstance(value, bool):
+        value_msg.bool_value = value
+    elif isinstance(value, int | float):
+        value_msg.number_value = value
+    else:
+        value_msg.string_value = str(value)
+
+
+# ------------------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class _StepPlan:
+    step: Step
+    task: str
+    function: str
+    inputs: list[tuple[str, str]]  # (input name, KFP parameter type)
+    parameters: dict[str, str]  # input name -> pipeline parameter name
+    image: str
+    packages: list[str]
+    compute: Compute | None
+    upstream: list[str]
+    snapshot: str = ""  # base64 .tar.gz when embedded
+    platform: dict = field(default_factory=dict)
+
+
+def _where(pipeline: PipelineIR, origin) -> tuple[str, int | None]:
+    if origin is None:
+        return pipeline.source_file, None
+    return origin.file, origin.line
+
+
+class KfpBackend(Backend):
+    name = "kfp"
+    profiles = ("kubernetes",)
+    default_profile = "kubernetes"
+    # The YAML is self-contained: each executor carries its step's IR (and small snapshots).
+    uses_bundle = False
+
+    # ------------------------------------------------------------------------------- checks
+    def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
+        problems: list[Problem] = []
+
+        def report(origin, message: str) -> None:
+            file, line = _where(pipeline, origin)
+            problems.append(Problem(file, line, message))
+
+        owners: dict[str, str] = {}
+        for p in pipeline.parameters:
+            name = parameter_input(p.name)
+            if name in RESERVED_INPUTS:
+                report(
+                    p.origin,
+                    f"parameter {p.name!r}: the name {name!r} is reserved on KFP (every KFP "
+                    f"pipeline has the run-time inputs {', '.join(RESERVED_INPUTS)}): rename it",
+                )
+            elif name in owners:
+                report(
+                    p.origin,
+                    f"parameters {p.name!r} and {owners[name]!r} both become the KFP input "
+                    f"{name!r}: rename one of them",
+                )
+            owners[name] = p.name
+        for env in pipeline.environments:
+            for req in env.pip_packages:
+                if "{{" in req or any(not c.isprintable() for c in req):
+                    report(
+                        env.origin,
+                        f"environment {env.name!r}: pip requirement {req!r} cannot be installed "
+                        "on KFP (no control characters or '{{' allowed)",
+                    )
+            if env.dockerfile and not env.docker_image and not pipeline.kubernetes.default_image:
+                report(
+                    env.origin,
+                    f"environment {env.name!r} is built from a Dockerfile, which KFP cannot "
+                    "build: build and push the image, then use Environment.from_docker_image(...) "
+                    "or set kubernetes: {default_image: ...} in mlpipe.yaml",
+                )
+        placements = [(None, pipeline.kubernetes)] + [(c, c.kubernetes) for c in pipeline.computes]
+        for compute, placement in placements:
+            where = compute.origin if compute else pipeline.origin
+            label = f"compute {compute.name!r}" if compute else "kubernetes"
+            for tol in placement.tolerations:
+                bad = sorted(set(tol) - TOLERATION_KEYS)
+                if bad:
+                    report(
+                        where,
+                        f"{label}: toleration keys {', '.join(bad)} are not Kubernetes toleration "
+                        f"fields ({', '.join(sorted(TOLERATION_KEYS))})",
+                    )
+                seconds = tol.get("tolerationSeconds")
+                if seconds is not None and not str(seconds).strip().lstrip("-").isdigit():
+                    report(where, f"{label}: tolerationSeconds must be an integer, got {seconds!r}")
+        return problems
+
+    # ------------------------------------------------------------------------------ render
+    def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
+        stem = file_stem(pipeline.name)
+        plans = self._plan(pipeline, ctx)
+        pipeline_spec, deployment, platform_spec = self._build(pipeline, plans)
+        # PipelineSpec.deployment_spec is a Struct: kfp converts the typed deployment config into
+        # it. Serialising the typed message directly gives the same document without the detour.
+        documents = [_to_dict(pipeline_spec)]
+        documents[0]["deploymentSpec"] = _to_dict(deployment)
+        if platform_spec is not None:
+            documents.append(_to_dict(platform_spec))
+        header = _header(pipeline, plans, documents[0])
+        artifacts = [Artifact(f"{stem}.yaml", spec.dump_yaml(documents, header))]
+        deploy = _deploy_document(pipeline, f"{stem}.yaml")
+        if deploy is not None:
+            artifacts.append(Artifact(f"{stem}.deploy.yaml", deploy))
+        return artifacts
+
+    # ------------------------------------------------------------------------- the plan
+    def _plan(self, pipeline: PipelineIR, ctx: CompileContext) -> list[_StepPlan]:
+        tasks = task_names(pipeline)
+        deps = pipeline.dependencies()
+        envs = {e.key: e for e in pipeline.environments}
+        computes = {c.name: c for c in pipeline.computes}
+        params = {p.name: p for p in pipeline.parameters}
+        embedded = _embedded_snapshots(pipeline, ctx)
+        self._store_large_snapshots(pipeline, ctx, embedded)
+        plans = []
+        steps = {s.name: s for s in pipeline.steps}
+        for name in pipeline.topological_order():
+            step = steps[name]
+            env = envs.get(step.environment) if step.environment else None
+            compute = computes.get(step.compute) if step.compute else None
+            used = [p for p in step.parameter_names() if p in params]
+            inputs = [(parameter_input(p), spec.PARAMETER_TYPES[params[p].type]) for p in used]
+            plans.append(
+                _StepPlan(
+                    step=step,
+                    task=tasks[name],
+                    function=python_name(name),
+                    inputs=inputs,
+                    parameters={parameter_input(p): p for p in used},
+                    image=_image(pipeline, env),
+                    packages=_packages(env),
+                    compute=compute,
+                    upstream=sorted(tasks[u] for u in deps[name] if u in tasks),
+                    snapshot=embedded.get(step.snapshot.hash, ""),
+                    platform=_platform_config(pipeline, compute),
+                )
+            )
+        return plans
+
+    def _store_large_snapshots(self, pipeline, ctx: CompileContext, embedded: dict) -> None:
+        """Write the snapshots that are not embedded to <default datastore>/.mlpipe/snapshots."""
+        missing = sorted({s.snapshot.hash for s in pipeline.steps} - set(embedded))
+        if not missing:
+            return
+        from mlpipe.runtime import store
+        from mlpipe.runtime.state import Datastores, State
+
+        doc = {
+            "default_datastore": pipeline.default_datastore,
+            "datastores": [d.model_dump(mode="json") for d in pipeline.datastores],
+        }
+        try:
+            root = State(Datastores(doc)).snapshots()
+            for digest in missing:
+                target = store.join(root, f"{digest}.tar.gz")
+                if not store.exists(target):
+                    store.write_bytes_atomic(target, ctx.snapshot_bytes[digest])
+        except Exception as exc:
+            raise MlpipeError(
+                Problem(
+                    pipeline.source_file,
+                    None,
+                    f"could not store the source snapshots in the default datastore "
+                    f"{pipeline.default_datastore!r} ({exc}); KFP pods read them from there",
+                )
+            ) from None
+
+    # ---------------------------------------------------------------------------- building
+    def _build(self, pipeline: PipelineIR, plans: list[_StepPlan]):
+        pb = spec.pb2()
+        ps = pb.PipelineSpec()
+        ps.pipeline_info.name = k8s_name(pipeline.name, max_len=128)
+        ps.pipeline_info.display_name = pipeline.name
+        if pipeline.description:
+            ps.pipeline_info.description = pipeline.description
+        ps.sdk_version = f"kfp-{spec.KFP_SDK_VERSION}"
+        ps.schema_version = spec.SCHEMA_VERSION
+
+        root_inputs = ps.root.input_definitions.parameters
+        for p in pipeline.parameters:
+            item = root_inputs[parameter_input(p.name)]
+            item.parameter_type = spec.PARAMETER_TYPES[p.type]
+            _set_value(item.default_value, parameter_default(p))
+            item.is_optional = True
+        item = root_inputs[REGENERATE]
+        item.parameter_type = pb.ParameterType.BOOLEAN
+        item.default_value.bool_value = False
+        item.is_optional = True
+
+        deployment = pb.PipelineDeploymentConfig()
+        platform: dict[str, dict] = {}
+        ir_base = _ir_base(pipeline)
+        snapshot_of = {}
+        experiment = _experiment(pipeline)
+        dag = ps.root.dag
+        for plan in plans:
+            payload = encode(
+                {
+                    "step": plan.step.name,
+                    "experiment": experiment,
+                    "inputs": plan.parameters,
+                    "ir": _ir_slice(pipeline, ir_base, plan, snapshot_of),
+                }
+            )
+            module = _module(
+                STEP_MODULE,
+                plan.function,
+                plan.inputs,
+                pipeline=ps.pipeline_info.name,
+                payload=payload,
+                snapshot=plan.snapshot,
+            )
+            if len(module) > MODULE_MAX_CHARS:
+                file, line = _where(pipeline, plan.step.origin)
+                raise MlpipeError(
+                    Problem(
+                        file,
+                        line,
+                        f"step {plan.step.name!r} is too large for a KFP executor "
+                        f"({len(module)} characters of embedded definition, limit "
+                        f"{MODULE_MAX_CHARS}): shorten its arguments or dataset lists",
+                    )
+                )
+            self._add_executor(
+                ps,
+                deployment,
+                dag,
+                task=plan.task,
+                display=plan.step.name,
+                inputs=plan.inputs,
+                image=plan.image,
+                command=["sh", "-c", _prefix(plan.packages), "sh", "-ec", LAUNCH, module],
+                function=plan.function,
+                upstream=plan.upstream,
+                retries=plan.step.retries,
+            )
+            container = deployment.executors[f"exec-{plan.task}"].container
+            if plan.compute is not None:
+                c = plan.compute
+                spec.set_resources(container.resources, c.cpu, c.memory_gib, c.gpu_count)
+            if plan.platform:
+                platform[f"exec-{plan.task}"] = plan.platform
+
+        self._add_summary(pipeline, ps, deployment, plans, experiment)
+        platform_spec = None
+        if platform:
+            platform_spec = pb.PlatformSpec()
+            executors = platform_spec.platforms["kubernetes"].deployment_spec.executors
+            for label in sorted(platform):
+                executors[label].update(platform[label])
+        return ps, deployment, platform_spec
+
+    def pipeline_spec(self, pipeline: PipelineIR, ctx: CompileContext):
+        """The complete protobuf PipelineSpec and PlatformSpec (None without Kubernetes settings),
+        as the YAML holds them: `deployment_spec` filled the way kfp fills it."""
+        pipeline_spec, deployment, platform_spec = self._build(pipeline, self._plan(pipeline, ctx))
+        pipeline_spec.deployment_spec.update(_to_dict(deployment))
+        return pipeline_spec, platform_spec
+
+    def _add_executor(
+        self,
+        ps,
+        deployment,
+        dag,
+        *,
+        task: str,
+        display: str,
+        inputs: list[tuple[str, str]],
+        image: str,
+        command: list[str],
+        function: str,
+        upstream: list[str],
+        retries: int = 0,
+        after_all: bool = False,
+    ) -> None:
+        pb = spec.pb2()
+        component, executor = f"comp-{task}", f"exec-{task}"
+        comp = ps.components[component]
+        comp.executor_label = executor
+        params = comp.input_definitions.parameters
+        params[RUN_ID_INPUT].parameter_type = pb.ParameterType.STRING
+        params[REGENERATE].parameter_type = pb.ParameterType.BOOLEAN
+        for name, kind in inputs:
+            params[name].parameter_type = kind
+
+        container = deployment.executors[executor].container
+        container.image = image
+        container.command.extend(command)
+        container.args.extend(["--executor_input", "{{$}}", "--function_to_execute", function])
+
+        t = dag.tasks[task]
+        t.task_info.name = display
+        t.component_ref.name = component
+        t.dependent_tasks.extend(upstream)
+        # Reuse is mlpipe's decision (fingerprints of code, arguments, environment and data
+        # content): KFP's cache, keyed on unchanged URIs, could hand back stale outputs.
+        t.caching_options.enable_cache = False
+        t.caching_options.SetInParent()
+        t_inputs = t.inputs.parameters
+        t_inputs[RUN_ID_INPUT].runtime_value.constant.string_value = RUN_ID_PLACEHOLDER
+        t_inputs[REGENERATE].component_input_parameter = REGENERATE
+        for name, _ in inputs:
+            t_inputs[name].component_input_parameter = name
+        if retries:
+            t.retry_policy.max_retry_count = retries
+        if after_all:
+            t.trigger_policy.strategy = (
+                pb.PipelineTaskSpec.TriggerPolicy.TriggerStrategy.ALL_UPSTREAM_TASKS_COMPLETED
+            )
+
+    def _add_summary(self, pipeline, ps, deployment, plans, experiment) -> None:
+        inputs = [
+            (parameter_input(p.name), spec.PARAMETER_TYPES[p.type]) for p in pipeline.parameters
+        ]
+        payload = encode(
+            {
+                "experiment": experiment,
+                "inputs": {parameter_input(p.name): p.name for p in pipeline.parameters},
+                "order": [plan.step.name for plan in plans],
+                "upstream": {
+                    name: sorted(ups) for name, ups in sorted(pipeline.dependencies().items())
+                },
+                "ir": _ir_base(pipeline),
+            }
+        )
+        module = _module(
+            SUMMARY_MODULE,
+            SUMMARY_FUNCTION,
+            inputs,
+            pipeline=ps.pipeline_info.name,
+            payload=payload,
+        )
+        self._add_executor(
+            ps,
+            deployment,
+            ps.root.dag,
+            task=SUMMARY_TASK,
+            display=SUMMARY_TASK,
+            inputs=inputs,
+            image=pipeline.kubernetes.default_image or DEFAULT_IMAGE,
+            command=["sh", "-c", _prefix([]), "sh", "-ec", LAUNCH, module],
+            function=SUMMARY_FUNCTION,
+            upstream=sorted(plan.task for plan in plans),
+            after_all=True,
+        )
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def _to_dict(message) -> dict:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(message)
+
+
+def _prefix(packages: list[str]) -> str:
+    install = ""
+    if packages:
+        install = f"  {_INSTALL} " + " ".join(shlex.quote(p) for p in packages) + "\n"
+    return PREFIX_HEAD + install + PREFIX_TAIL
+
+
+def _image(pipeline: PipelineIR, env: Environment | None) -> str:
+    """The user's own image first, then the workspace default, then the curated mapping."""
+    if env is not None and env.docker_image and not env.curated:
+        return env.docker_image
+    if pipeline.kubernetes.default_image:
+        return pipeline.kubernetes.default_image
+    if env is not None and env.docker_image:
+        return env.docker_image
+    return DEFAULT_IMAGE
+
+
+def _packages(env: Environment | None) -> list[str]:
+    if env is None or env.user_managed:
+        return []
+    from mlpipe.runtime.envs import installable_packages
+
+    return installable_packages({"pip_packages": env.pip_packages})
+
+
+def _experiment(pipeline: PipelineIR) -> str | None:
+    return pipeline.submissions[-1].experiment if pipeline.submissions else None
+
+
+def _ir_base(pipeline: PipelineIR) -> dict:
+    """What every slice shares: the pipeline's identity and its datastores."""
+    return {
+        "schema_version": pipeline.schema_version,
+        "name": pipeline.name,
+        "source_file": pipeline.source_file,
+        "default_datastore": pipeline.default_datastore,
+        "workspace": pipeline.workspace,
+        "datastores": [d.model_dump(mode="json") for d in pipeline.datastores],
+    }
+
+
+def _ir_slice(pipeline: PipelineIR, base: dict, plan: _StepPlan, cache: dict) -> dict:
+    """The IR one step needs (a valid PipelineIR): itself, its parameters, environment, compute."""
+    step = plan.step
+    used = set(step.parameter_names())
+    doc = dict(base)
+    if "parameters" not in cache:
+        cache["parameters"] = {p.name: p.model_dump(mode="json") for p in pipeline.parameters}
+    doc["parameters"] = [v for k, v in cache["parameters"].items() if k in used]
+    doc["steps"] = [step.model_dump(mode="json")]
+    if step.environment:
+        key = ("env", step.environment)
+        if key not in cache:
+            cache[key] = [
+                e.model_dump(mode="json")
+                for e in pipeline.environments
+                if e.key == step.environment
+            ]
+        doc["environments"] = cache[key]
+    if step.compute:
+        key = ("compute", step.compute)
+        if key not in cache:
+            cache[key] = [
+                c.model_dump(mode="json") for c in pipeline.computes if c.name == step.compute
+            ]
+        doc["computes"] = cache[key]
+    return doc
+
+
+def _embedded_snapshots(pipeline: PipelineIR, ctx: CompileContext) -> dict[str, str]:
+    """Snapshot hash -> base64 for the snapshots embedded in their executors (see the limits)."""
+    import base64
+
+    uses: dict[str, int] = {}
+    for s in pipeline.steps:
+        uses[s.snapshot.hash] = uses.get(s.snapshot.hash, 0) + 1
+    candidates = sorted(
+        (len(ctx.snapshot_bytes[h]) * n, h)
+        for h, n in uses.items()
+        if len(ctx.snapshot_bytes[h]) <= SNAPSHOT_EMBED_MAX
+    )
+    out: dict[str, str] = {}
+    total = 0
+    for cost, digest in candidates:
+        if total + cost > SNAPSHOT_EMBED_BUDGET:
+            break
+        total += cost
+        out[digest] = base64.b64encode(ctx.snapshot_bytes[digest]).decode("ascii")
+    return out
+
+
+def _platform_config(pipeline: PipelineIR, compute: Compute | None) -> dict:
+    """The kfp-kubernetes executor config (KubernetesExecutorConfig JSON) for one step."""
+    shared = pipeline.kubernetes
+    own = compute.kubernetes if compute is not None else None
+    selector = dict(shared.node_selector)
+    tolerations = list(shared.tolerations)
+    secrets = list(shared.image_pull_secrets)
+    if own is not None:
+        selector.update(own.node_selector)
+        tolerations += [t for t in own.tolerations if t not in tolerations]
+        secrets += [s for s in own.image_pull_secrets if s not in secrets]
+    out: dict = {}
+    if selector:
+        out["nodeSelector"] = {"labels": dict(sorted(selector.items()))}
+    if tolerations:
+        items = []
+        for tol in tolerations:
+            item = {
+                k: v for k, v in tol.items() if k in TOLERATION_KEYS and k != "tolerationSeconds"
+            }
+            if tol.get("tolerationSeconds") not in (None, ""):
+                item["tolerationSeconds"] = str(int(str(tol["tolerationSeconds"]).strip()))
+            items.append(item)
+        out["tolerations"] = items
+    if secrets:
+        out["imagePullSecret"] = [
+            {"secretName": s, "secretNameParameter": {"runtimeValue": {"constant": s}}}
+            for s in secrets
+        ]
+    return out
+
+
+def _header(pipeline: PipelineIR, plans: list[_StepPlan], doc: dict) -> str:
+    """kfp's comment header (name, description, inputs), then what each task runs, as docs."""
+    lines = ["# PIPELINE DEFINITION", f"# Name: {doc['pipelineInfo']['name']}"]
+    if pipeline.description:
+        text = spec.comment_text(pipeline.description)
+        lines.append("# Description: " + "\n#              ".join(text))
+    inputs = doc["root"]["inputDefinitions"]["parameters"]
+    lines.append("# Inputs:")
+    for name in sorted(inputs):
+        item = inputs[name]
+        default = item.get("defaultValue")
+        if isinstance(default, str):
+            default = f"'{default}'"
+        kind = spec.COMMENT_TYPES[item["parameterType"]]
+        lines.append("".join(spec.comment_text(f"#    {name}: {kind} [Default: {default}]")))
+    lines.append(
+        "# Generated by mlpipe from "
+        + "".join(spec.comment_text(f"{pipeline.source_file} (pipeline {pipeline.name!r})"))
+        + ": recompile instead of editing."
+    )
+    lines.append("# Tasks (upstream tasks in brackets):")
+    for plan in plans:
+        where = f" on {plan.compute.name}" if plan.compute else ""
+        ups = f" [{', '.join(plan.upstream)}]" if plan.upstream else ""
+        text = f"#    {plan.task}: step {plan.step.name!r}{where}, image {plan.image}{ups}"
+        lines.append("".join(spec.comment_text(text)))
+    lines.append(f"#    {SUMMARY_TASK}: writes the run record after every step")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------ schedules
+
+
+def cron_or_interval(rec: Recurrence) -> tuple[dict, list[str]]:
+    """kfp.Client().create_recurring_run trigger arguments for a v1 ScheduleRecurrence, plus notes
+    where KFP cannot say exactly the same thing. KFP cron has six fields (seconds first)."""
+    notes: list[str] = []
+    hours, minutes = list(rec.hours), list(rec.minutes)
+    if rec.time_of_day and not hours:
+        hh, _, mm = rec.time_of_day.partition(":")
+        hours, minutes = [int(hh)], [int(mm or 0)]
+    start = _parse_time(rec.start_time)
+    n = max(1, rec.interval)
+    freq = rec.frequency
+    if freq == "Minute":
+        return {"interval_second": 60 * n}, notes
+    if freq == "Hour" and not minutes:
+        return {"interval_second": 3600 * n}, notes
+    if freq in ("Day", "Week", "Month") and not (hours or minutes or rec.week_days):
+        if freq == "Month":
+            day = start.day if start else 1
+            hh, mm = (start.hour, start.minute) if start else (0, 0)
+            return {"cron_expression": f"0 {mm} {hh} {day} */{n} *"}, notes
+        seconds = {"Day": 86400, "Week": 604800}[freq] * n
+        return {"interval_second": seconds}, notes
+    mins = ",".join(str(m) for m in sorted(set(minutes))) if minutes else "0"
+    hrs = ",".join(str(h) for h in sorted(set(hours))) if hours else "*"
+    if freq == "Hour":
+        hrs = "*" if n == 1 else f"*/{n}"
+        return {"cron_expression": f"0 {mins} {hrs} * * *"}, notes
+    dow = "*"
+    dom = "*"
+    month = "*"
+    if freq == "Day" and n > 1:
+        dom = f"*/{n}"
+        notes.append(f"every {n} days is approximated by day-of-month */{n}")
+    if freq == "Week":
+        days = [WEEKDAYS.get(d.lower(), d[:3].upper()) for d in rec.week_days]
+        dow = ",".join(days) if days else "*"
+        if not days and start:
+            dow = start.strftime("%a").upper()
+        if n > 1:
+            notes.append(f"every {n} weeks cannot be expressed in cron: runs every week")
+    if freq == "Month":
+        dom = str(start.day) if start else "1"
+        month = "*" if n == 1 else f"*/{n}"
+    return {"cron_expression": f"0 {mins} {hrs} {dom} {month} {dow}"}, notes
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _rfc3339(text: str | None, zone: str | None = None) -> str | None:
+    """RFC 3339 as KFP wants it; a naive time is in the schedule's time zone (else UTC)."""
+    when = _parse_time(text)
+    if when is None:
+        return text
+    if when.tzinfo is None and zone:
+        try:
+            from zoneinfo import ZoneInfo
+
+            when = when.replace(tzinfo=ZoneInfo(zone))
+        except (KeyError, ValueError, OSError):
+            pass
+    if when.tzinfo is None:
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.isoformat()
+
+
+def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
+    """`<pipeline>.deploy.yaml`: keyword arguments for kfp.Client's upload_pipeline (from
+    pipeline.publish), create_run_from_pipeline_package (from Experiment.submit) and
+    create_recurring_run (from Schedule.create). See docs/kfp.md."""
+    if not (pipeline.publications or pipeline.schedules or pipeline.submissions):
+        return None
+    types = {p.name: p.type for p in pipeline.parameters}
+
+    def params(values: dict) -> dict:
+        return {
+            parameter_input(k): kfp_value(types[k], v)
+            for k, v in sorted(values.items())
+            if k in types
+        }
+
+    doc: dict = {"pipeline_package_path": package}
+    ns = pipeline.kubernetes.namespace
+    if ns:
+        doc["namespace"] = ns
+    account = pipeline.kubernetes.service_account
+    if pipeline.publications:
+        doc["upload_pipeline"] = [
+            {
+                k: v
+                for k, v in (
+                    ("pipeline_name", pub.name),
+                    ("description", pub.description),
+                    ("pipeline_version_name", pub.version),
+                )
+                if v is not None
+            }
+            for pub in pipeline.publications
+        ]
+    if pipeline.submissions:
+        runs = []
+        for sub in pipeline.submissions:
+            run = {
+                "experiment_name": sub.experiment,
+                "arguments": params(sub.pipeline_parameters),
+                "enable_caching": False,
+            }
+            if sub.regenerate_outputs:
+                run["arguments"][REGENERATE] = True
+            if account:
+                run["service_account"] = account
+            runs.append(run)
+        doc["create_run_from_pipeline_package"] = runs
+    recurring = []
+    for sch in pipeline.schedules:
+        item: dict = {
+            "job_name": sch.name,
+            "description": sch.description,
+            "experiment_name": sch.experiment_name or _experiment(pipeline) or pipeline.name,
+            "params": params(sch.pipeline_parameters),
+            "enable_caching": False,
+            "max_concurrency": 1,
+            "no_catchup": True,
+            "enabled": sch.active,
+        }
+        if account:
+            item["service_account"] = account
+        if sch.recurrence is not None:
+            trigger, notes = cron_or_interval(sch.recurrence)
+            item.update(trigger)
+            if sch.recurrence.start_time:
+                item["start_time"] = _rfc3339(sch.recurrence.start_time, sch.recurrence.time_zone)
+            if sch.recurrence.time_zone:
+                item["time_zone"] = sch.recurrence.time_zone
+                notes.append(
+                    "KFP evaluates cron in the scheduler's time zone (UTC unless the "
+                    "ScheduledWorkflow controller sets CRON_SCHEDULE_TIMEZONE): time_zone is "
+                    "not an argument of create_recurring_run"
+                )
+            if notes:
+                item["notes"] = notes
+        else:
+            trig = sch.datastore_trigger
+            item["unsupported"] = (
+                f"a datastore-change trigger (datastore {trig.datastore!r}, path "
+                f"{trig.path_on_datastore!r}) has no KFP equivalent: trigger runs from your "
+                "storage events instead"
+                if trig
+                else "no recurrence"
+            )
+        recurring.append(item)
+    if recurring:
+        doc["create_recurring_run"] = [
+            {k: v for k, v in item.items() if v is not None} for item in recurring
+        ]
+    header = (
+        "# kfp.Client() calls that deploy the pipeline package next to this file, generated by\n"
+        "# mlpipe from publish / submit / Schedule.create (see docs/kfp.md). `notes` and\n"
+        "# `unsupported` explain where KFP cannot express the Azure ML original exactly.\n"
+    )
+    return spec.dump_yaml([doc], header)

@@ -1,0 +1,307 @@
+"""KFP's own data model for the kfp backend: the `kfp-pipeline-spec` protobuf classes, the value
+formats kfp's compiler writes (resources, parameter types), and its YAML serialisation.
+
+Nothing here knows about mlpipe's IR: `backends/kfp.py` maps the IR onto these helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import types
+
+# The kfp SDK release whose compiler output this backend reproduces (and whose executor the pods
+# run: `kfp.dsl.executor_main`). The spec format is the one kfp-pipeline-spec 2.17 defines.
+KFP_SDK_VERSION = "2.17.3"
+SCHEMA_VERSION = "2.1.0"
+
+# IR parameter type -> KFP ParameterType. DataPath / dataset parameters travel as text the runtime
+# parses: `<datastore>/<path>`, a URL, or the dataset's JSON.
+PARAMETER_TYPES = {
+    "string": "STRING",
+    "int": "NUMBER_INTEGER",
+    "float": "NUMBER_DOUBLE",
+    "bool": "BOOLEAN",
+    "datapath": "STRING",
+    "dataset": "STRING",
+}
+# KFP ParameterType -> the annotation kfp's executor needs on the component function.
+PYTHON_ANNOTATIONS = {
+    "STRING": "str",
+    "NUMBER_INTEGER": "int",
+    "NUMBER_DOUBLE": "float",
+    "BOOLEAN": "bool",
+}
+# The comment kfp writes in the YAML header for each type.
+COMMENT_TYPES = {
+    "STRING": "str",
+    "NUMBER_INTEGER": "int",
+    "NUMBER_DOUBLE": "float",
+    "BOOLEAN": "bool",
+}
+GPU_RESOURCE = "nvidia.com/gpu"
+_GI = 1 << 30
+_MI = 1 << 20
+_G = 10**9
+
+_pb2 = None
+
+
+def pb2():
+    """`kfp.pipeline_spec.pipeline_spec_pb2`, imported on first use.
+
+    kfp-pipeline-spec 2.17 imports `google.rpc.status_pb2` without declaring googleapis-common-protos
+    as a dependency. When that package is absent, the one message the spec uses from it
+    (`google.rpc.Status`, three fields) is registered here, so compiling needs nothing else.
+    """
+    global _pb2
+    if _pb2 is None:
+        try:
+            import google.rpc.status_pb2  # noqa: F401
+        except ImportError:
+            _register_rpc_status()
+        from kfp.pipeline_spec import pipeline_spec_pb2
+
+        _pb2 = pipeline_spec_pb2
+    return _pb2
+
+
+def _register_rpc_status() -> None:
+    from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
+
+    pool = descriptor_pool.Default()
+    try:
+        fdesc = pool.FindFileByName("google/rpc/status.proto")
+    except KeyError:
+        field = descriptor_pb2.FieldDescriptorProto
+        proto = descriptor_pb2.FileDescriptorProto(
+            name="google/rpc/status.proto",
+            package="google.rpc",
+            syntax="proto3",
+            dependency=[any_pb2.DESCRIPTOR.name],
+        )
+        msg = proto.message_type.add(name="Status")
+        msg.field.add(name="code", number=1, type=field.TYPE_INT32, json_name="code")
+        msg.field.add(name="message", number=2, type=field.TYPE_STRING, json_name="message")
+        msg.field.add(
+            name="details",
+            number=3,
+            type=field.TYPE_MESSAGE,
+            label=field.LABEL_REPEATED,
+            type_name=".google.protobuf.Any",
+            json_name="details",
+        )
+        fdesc = pool.Add(proto)
+    module = types.ModuleType("google.rpc.status_pb2")
+    module.DESCRIPTOR = fdesc
+    module.Status = message_factory.GetMessageClass(fdesc.message_types_by_name["Status"])
+    package = sys.modules.get("google.rpc")
+    if package is None:
+        package = types.ModuleType("google.rpc")
+        package.__path__ = []
+        sys.modules["google.rpc"] = package
+    package.status_pb2 = module
+    sys.modules["google.rpc.status_pb2"] = module
+
+
+# ------------------------------------------------------------------------------------ resources
+
+
+def cpu_quantity(cpu: float) -> str:
+    """A Kubernetes CPU quantity: whole cores as `6`, fractions in millicores (`1500m`)."""
+    if float(cpu).is_integer():
+        return str(int(cpu))
+    return f"{round(cpu * 1000)}m"
+
+
+def memory_quantity(gib: float) -> str:
+    """A Kubernetes memory quantity: whole GiB as `112Gi`, else MiB (`3584Mi`)."""
+    if float(gib).is_integer():
+        return f"{int(gib)}Gi"
+    return f"{round(gib * 1024)}Mi"
+
+
+def cpu_float(quantity: str) -> float:
+    """The deprecated float field kfp still fills next to the quantity (cores)."""
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def memory_float(quantity: str) -> float:
+    """The deprecated float field kfp still fills next to the quantity (decimal GB, as kfp does)."""
+    if quantity.endswith("Gi"):
+        return float(quantity[:-2]) * _GI / _G
+    if quantity.endswith("Mi"):
+        return float(quantity[:-2]) * _MI / _G
+    raise ValueError(quantity)
+
+
+def set_resources(resources, cpu: float | None, memory_gib: float | None, gpus: int) -> None:
+    """Fill a PipelineContainerSpec.ResourceSpec the way kfp's compiler does for
+    set_cpu_request/limit, set_memory_request/limit and set_accelerator_type/limit: the quantity
+    fields plus the deprecated float / typed accelerator fields, so old and new backends agree.
+    Requests equal limits: the step gets the VM size it asked for."""
+    if cpu:
+        q = cpu_quantity(cpu)
+        resources.resource_cpu_request = q
+        resources.resource_cpu_limit = q
+        resources.cpu_request = cpu_float(q)
+        resources.cpu_limit = cpu_float(q)
+    if memory_gib:
+        q = memory_quantity(memory_gib)
+        resources.resource_memory_request = q
+        resources.resource_memory_limit = q
+        resources.memory_request = memory_float(q)
+        resources.memory_limit = memory_float(q)
+    if gpus:
+        acc = resources.accelerator
+        acc.resource_type = GPU_RESOURCE
+        acc.resource_count = str(int(gpus))
+        acc.type = GPU_RESOURCE
+        acc.count = int(gpus)
+
+
+# -------------------------------------------------------------------------------------- writing
+#
+# A block-style YAML writer for the JSON data model MessageToDict returns (dict, list, str, int,
+# float, bool). It writes what kfp's compiler writes (sorted keys, 2-space indent, lists at their
+# key's column) with two differences: multi-line text such as an executor's module becomes a
+# literal block (`|`), readable as the code it is, and it is ~20x faster than PyYAML's emitter on a
+# 1000-step spec. Anything not provably safe as a plain scalar or a literal block is written as a
+# JSON string, which is a valid YAML double-quoted scalar. tests/backends/test_kfp.py checks that
+# yaml.safe_load gives back exactly the input, including for arbitrary text (hypothesis).
+
+_PLAIN = re.compile(r"(?:--?)?[A-Za-z_][A-Za-z0-9_./-]*(?::[A-Za-z0-9_./-]+)*")
+# Words YAML 1.1 readers (PyYAML, Go's yaml.v2 behind sigs.k8s.io/yaml) take for a bool or null.
+_RESERVED = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nil", "none"})
+# Characters a YAML stream may not hold raw, or that YAML reads as line breaks: escaped in quotes.
+_UNPRINTABLE = re.compile("[\\x7f-\\x9f\\u2028\\u2029\\ufeff\\ufffe\\uffff]")
+# What a literal block may not hold: control characters (tab and carriage return included), YAML
+# line breaks other than \n, and the characters a YAML stream may not hold raw.
+_BLOCK_UNSAFE = re.compile(
+    "[^\\n\\x20-\\x7e\\xa0-\\u2027\\u202a-\\ufefe\\uff00-\\ufffd\\U00010000-\\U0010ffff]"
+)
+
+
+def _quoted(text: str) -> str:
+    out = json.dumps(text, ensure_ascii=False)
+    if _UNPRINTABLE.search(out):
+        out = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
+    return out
+
+
+def _scalar(value) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return ".nan"
+        if value in (float("inf"), float("-inf")):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value).lower()
+        if "." not in text and "e" in text:
+            text = text.replace("e", ".0e")
+        return text
+    if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:
+        return value
+    return _quoted(value)
+
+
+def _literal(text: str, indent: str) -> str | None:
+    """`|` block lines for multi-line text, or None when a block cannot hold it exactly."""
+    if (
+        text.startswith((" ", "\n"))
+        or " \n" in text
+        or text.endswith(" ")
+        or _BLOCK_UNSAFE.search(text)
+    ):
+        return None
+    body = text.rstrip("\n")
+    trailing = len(text) - len(body)
+    chomp = {0: "-", 1: ""}.get(trailing, "+")
+    lines = body.split("\n") + [""] * (trailing - 1 if trailing > 1 else 0)
+    return "|" + chomp + "".join(f"\n{indent}{line}" if line else "\n" for line in lines)
+
+
+class _Writer:
+    """One document's lines; scalars are memoised (a spec repeats the same keys and values)."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.scalars: dict = {}
+
+    def scalar(self, value) -> str:
+        key = (type(value), value)
+        out = self.scalars.get(key)
+        if out is None:
+            out = self.scalars[key] = _scalar(value)
+        return out
+
+    def inline(self, value, indent: str) -> str:
+        if isinstance(value, dict):
+            return "{}"
+        if isinstance(value, list):
+            return "[]"
+        if isinstance(value, str) and "\n" in value:
+            key = (value, indent)
+            out = self.scalars.get(key)
+            if out is None:
+                out = self.scalars[key] = _literal(value, indent) or _quoted(value)
+            return out
+        return self.scalar(value)
+
+    def mapping(self, value: dict, indent: str) -> None:
+        out = self.lines
+        deeper = indent + "  "
+        for key in sorted(value):
+            item = value[key]
+            head = f"{indent}{self.scalar(key)}:"
+            if isinstance(item, dict) and item:
+                out.append(head)
+                self.mapping(item, deeper)
+            elif isinstance(item, list) and item:
+                out.append(head)
+                self.sequence(item, indent)
+            else:
+                out.append(f"{head} {self.inline(item, deeper)}")
+
+    def sequence(self, value: list, indent: str) -> None:
+        out = self.lines
+        deeper = indent + "  "
+        for item in value:
+            if isinstance(item, dict | list) and item:
+                first = len(out)
+                if isinstance(item, dict):
+                    self.mapping(item, deeper)
+                else:
+                    self.sequence(item, deeper)
+                out[first] = f"{indent}- {out[first][len(deeper) :]}"
+            else:
+                out.append(f"{indent}- {self.inline(item, deeper)}")
+
+
+def dump_yaml(documents: list[dict], header: str = "") -> bytes:
+    """The comment header, then each document (the PipelineSpec, the platform spec), `---` between."""
+    parts = []
+    for doc in documents:
+        writer = _Writer()
+        writer.mapping(doc, "")
+        parts.append("\n".join(writer.lines) + "\n")
+    return (header + "---\n".join(parts)).encode("utf-8")
+
+
+def comment_text(text: str) -> list[str]:
+    """User text made safe for YAML comment lines: one list item per line, no control characters."""
+    lines = str(text).splitlines() or [""]
+    return [
+        line
+        if line.isprintable()
+        else "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+        for line in lines
+    ]
