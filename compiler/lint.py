@@ -81,7 +81,8 @@ class LintWarning:
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: warning[{self.code}]: {self.message}. Fix: {self.fix}"
+        where = Problem(self.file, self.line, "").where  # "nb.ipynb:cell 3:line 5" in notebooks
+        return f"{where}: warning[{self.code}]: {self.message}. Fix: {self.fix}"
 
 
 @dataclass

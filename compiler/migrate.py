@@ -220,6 +220,32 @@ def _filtered_names(node: cst.ImportFrom, keep: list[bool], notes: list[str | No
     return result
 
 
+def _realign(old: cst.ImportFrom, new: cst.ImportFrom) -> cst.ImportFrom:
+    """Continuation lines aligned under the opening parenthesis stay aligned under it."""
+    if new.lpar is None:
+        return new
+    first = cst.Module(body=[]).code_for_node(old).split("\n", 1)[0]
+    column = first.index("(") + 1
+    shift = len(TARGET) - len(get_full_name_for_node(old.module))
+
+    def fix(ws):
+        if isinstance(ws, cst.ParenthesizedWhitespace) and len(ws.last_line.value) == column:
+            return ws.with_changes(last_line=cst.SimpleWhitespace(" " * (column + shift)))
+        return ws
+
+    names = [
+        a.with_changes(comma=a.comma.with_changes(whitespace_after=fix(a.comma.whitespace_after)))
+        if isinstance(a.comma, cst.Comma)
+        else a
+        for a in new.names
+    ]
+    return new.with_changes(
+        names=names,
+        lpar=new.lpar.with_changes(whitespace_after=fix(new.lpar.whitespace_after)),
+        rpar=new.rpar.with_changes(whitespace_before=fix(new.rpar.whitespace_before)),
+    )
+
+
 def _compact_from(module: cst.BaseExpression, aliases: list[cst.ImportAlias]) -> cst.ImportFrom:
     names = [
         cst.ImportAlias(
@@ -543,7 +569,7 @@ class _Planner:
     def _rewrite_from(self, node: cst.ImportFrom, plan):
         _, keep, notes, modules, residual = plan
         pieces: list[cst.BaseSmallStatement] = []
-        mine = node.with_changes(module=cst.Name(TARGET))
+        mine = _realign(node, node.with_changes(module=cst.Name(TARGET)))
         if all(keep):
             pieces.append(mine)
         elif any(keep):

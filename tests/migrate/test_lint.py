@@ -8,10 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from migrate_helpers import SAMPLES, mlpipe
 
 from mlpipe.errors import MlpipeError
 from mlpipe.lint import lint_file, run_lint
+from tests.migrate.migrate_helpers import SAMPLES, mlpipe
 
 HEADER = """\
 from azureml.core import Dataset, Workspace

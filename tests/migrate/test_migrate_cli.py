@@ -9,10 +9,16 @@ import stat
 from pathlib import Path
 
 import pytest
-from migrate_helpers import azureml_uses, copy_pipeline, mlpipe, python_files, tree_bytes
 
 from mlpipe.errors import MlpipeError
 from mlpipe.migrate import run_migrate
+from tests.migrate.migrate_helpers import (
+    azureml_uses,
+    copy_pipeline,
+    mlpipe,
+    python_files,
+    tree_bytes,
+)
 
 
 @pytest.fixture

@@ -11,8 +11,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from migrate_helpers import (
+
+from mlpipe.migrate import run_migrate
+from tests.migrate.migrate_helpers import (
     GOOD_PIPELINES,
+    ROOT,
     azureml_uses,
     copy_pipeline,
     mlpipe,
@@ -21,8 +24,6 @@ from migrate_helpers import (
     step_metrics,
     tree_bytes,
 )
-
-from mlpipe.migrate import run_migrate
 
 PIPELINES = ["seed_pipeline", *GOOD_PIPELINES]
 TARGETS = ["airflow", "prefect", "kfp"]
@@ -150,3 +151,53 @@ def test_migrated_pipeline_runs_with_the_same_results(tmp_path, name):
     assert metrics[1] == metrics[0]
     if name == "seed_pipeline" and metrics[0]:
         assert metrics[0]["iris_train"][1]["rows"] == 150
+
+
+NOTEBOOKS = ROOT / "tests" / "notebooks" / "intro"
+INTRO_NOTEBOOKS = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) if NOTEBOOKS.is_dir() else []
+
+
+def _mask_magics(source: str) -> str:
+    return "\n".join(
+        "pass" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()
+    )
+
+
+@pytest.mark.skipif(not INTRO_NOTEBOOKS, reason="no intro notebooks in tests/notebooks/intro")
+@pytest.mark.parametrize("name", INTRO_NOTEBOOKS)
+def test_migrated_notebook_captures_to_the_same_ir(tmp_path, name):
+    """The v1 intro notebooks: code cells (and %%writefile step scripts) migrate in place and the
+    notebook captures to the same IR, except the snapshots of steps whose folder holds a changed
+    file (a step whose source_directory is the notebook's own folder snapshots the notebook)."""
+    folder = tmp_path / "intro"
+    shutil.copytree(NOTEBOOKS, folder, ignore=shutil.ignore_patterns(".mlpipe", "__pycache__"))
+    notebook = folder / name
+    before = ir_of(notebook)
+    files_before = tree_bytes(folder)  # after capture: %%writefile cells have written their files
+    err = io.StringIO()
+    assert run_migrate(notebook, out=io.StringIO(), err=err) in (0, 1), err.getvalue()
+    reported = set()
+    for line in err.getvalue().splitlines()[:-1]:
+        if not line.startswith("migrated "):
+            assert "no mlpipe equivalent" in line, line  # e.g. azureml.core.VERSION
+            reported.add(int(line.split(":cell ", 1)[1].split(":", 1)[0]))
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    for number, cell in enumerate(cells, start=1):
+        if cell.get("cell_type") == "code" and number not in reported:
+            source = "".join(cell["source"])
+            if not source.lstrip().startswith("%%") or source.startswith("%%writefile"):
+                assert azureml_uses(_mask_magics(source)) == [], f"cell {number}"
+    after = ir_of(notebook)
+    files_after = tree_bytes(folder)
+    changed = {folder / rel for rel in files_after if files_before.get(rel) != files_after[rel]}
+    for old_pipeline, new_pipeline in zip(before, after, strict=True):
+        for old_step, new_step in zip(old_pipeline["steps"], new_pipeline["steps"], strict=True):
+            source = (folder / old_step["source_directory"]).resolve()
+            if any(source in p.resolve().parents for p in changed):
+                new_step["snapshot"] = old_step["snapshot"]
+    if after != before:
+        again = tmp_path / "again"
+        shutil.copytree(NOTEBOOKS, again, ignore=shutil.ignore_patterns(".mlpipe", "__pycache__"))
+        if ir_of(again / name) != before:
+            pytest.skip(f"{name} does not capture deterministically (e.g. time-based names)")
+    assert after == before

@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from migrate_helpers import azureml_uses
 
 import mlpipe.azureml  # noqa: F401  (serves azureml.* in this process, as capture does)
 from mlpipe.migrate import migrate_python, resolve
+from tests.migrate.migrate_helpers import azureml_uses
 
 
 def migrate(source: str) -> tuple[str, list]:
@@ -242,6 +242,19 @@ def test_aliased_module_with_unresolved_use_is_left_whole():
     new, problems = migrate(source)
     assert new == textwrap.dedent(source)
     assert {p.line for p in problems} == {1, 3}
+
+
+def test_continuation_lines_aligned_under_the_parenthesis_stay_aligned():
+    source = """\
+        def f():
+            from azureml.core import (Workspace,
+                                      Run)
+    """
+    new, _ = migrate(source)
+    assert new.splitlines()[1:] == [
+        "    from mlpipe import (Workspace,",
+        "                        Run)",
+    ]
 
 
 def test_backslash_continued_import():
