@@ -3,6 +3,7 @@ every installed target, and the same results when the migrated pipeline runs loc
 
 from __future__ import annotations
 
+import ast
 import difflib
 import io
 import json
@@ -201,3 +202,34 @@ def test_migrated_notebook_captures_to_the_same_ir(tmp_path, name):
         if ir_of(again / name) != before:
             pytest.skip(f"{name} does not capture deterministically (e.g. time-based names)")
     assert after == before
+
+
+BAD = ROOT / "tests" / "pipelines" / "bad"
+BAD_FILES = sorted(p.name for p in BAD.glob("*.py")) if BAD.is_dir() else []
+
+
+def _problems(pipeline: Path) -> list[str]:
+    from mlpipe.capture import capture
+    from mlpipe.errors import MlpipeError
+
+    try:
+        capture(str(pipeline))
+    except MlpipeError as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_migrated_bad_pipeline_reports_the_same_problems_at_the_same_lines(tmp_path, name):
+    """Line stability seen from the user's side: every error keeps its file:line."""
+    folder = tmp_path / "bad"
+    shutil.copytree(BAD, folder, ignore=shutil.ignore_patterns(".mlpipe", "__pycache__"))
+    pipeline = folder / name
+    try:
+        ast.parse(pipeline.read_text(encoding="utf-8"))
+    except SyntaxError:
+        pytest.skip("does not parse: migrate refuses it (tested elsewhere)")
+    before = _problems(pipeline)
+    err = io.StringIO()
+    assert run_migrate(pipeline, out=io.StringIO(), err=err) in (0, 1), err.getvalue()
+    assert _problems(pipeline) == before
