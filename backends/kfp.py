@@ -65,6 +65,7 @@ _INSTALL = (
     "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet --no-warn-script-location"
 )
 PREFIX_HEAD = (
+    "set -e\n"
     'if [ -n "${KFP_POD_NAME:-}" ]; then\n'
     "  python3 -c 'import kfp.dsl' 2>/dev/null ||"
     f" {_INSTALL} 'kfp=={spec.KFP_SDK_VERSION}' --no-deps\n"

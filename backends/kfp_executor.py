@@ -52,13 +52,15 @@ def _print_line(stream: str, line: str) -> None:
 
 def _runtime():
     try:
-        from mlpipe.runtime import step as runtime_step
+        import mlpipe.runtime as runtime
+
+        runtime.run_step  # noqa: B018 - loads the runtime now, to fail here with a clear message
     except ImportError as exc:  # pragma: no cover - an image without mlpipe
         raise SystemExit(
             f"mlpipe: this image has no mlpipe runtime ({exc}); install mlpipe in the step's "
             "image (see docs/kfp.md, 'What a pod needs')"
         ) from None
-    return runtime_step
+    return runtime
 
 
 # ----------------------------------------------------------------------------------------- step
@@ -73,8 +75,6 @@ def run_step(
     name = spec["step"]
     params = {spec["inputs"][key]: value for key, value in values.items()}
     rt = _runtime()
-    from mlpipe.runtime.params import ParameterError
-
     # In a KFP pod the command's prefix installed the environment's packages into the image's
     # Python (packages_to_install style) and exported MLPIPE_USE_CURRENT_PYTHON=1. Elsewhere (kfp.local)
     # the runtime builds the environment's venv itself, cached, exactly as the local runner does.
@@ -97,7 +97,7 @@ def run_step(
         )
         try:
             result = rt.run_step(ir, name, ctx, on_output=_print_line)
-        except (ParameterError, rt.StepInvocationError) as exc:
+        except (rt.ParameterError, rt.StepInvocationError) as exc:
             _print_line("stderr", f"mlpipe: error: {exc}")
             raise SystemExit(2) from None
     if not result.ok:

@@ -358,7 +358,9 @@ def test_gpu_compute_resources_and_placement(gpu):
     )
     # The environment's pip packages are installed in a KFP pod only, like packages_to_install.
     prefix = executors[f"exec-{train}"]["container"]["command"][2]
-    assert " numpy==2.1.0 tqdm\n" in prefix and prefix.startswith('if [ -n "${KFP_POD_NAME:-}" ]')
+    assert " numpy==2.1.0 tqdm\n" in prefix and prefix.startswith(
+        'set -e\nif [ -n "${KFP_POD_NAME:-}" ]'
+    )
 
     kube = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert kube[f"exec-{train}"] == {
@@ -657,3 +659,64 @@ def test_typed_overrides_reach_the_scripts_like_locally(pipeline_copy, tmp_path)
     assert outs["kfp"] == outs["local"]
     expected = PIPELINES / "fanout_fanin" / "expected" / "shuffle_true_mode_full" / "merged.json"
     assert outs["kfp"] == expected.read_bytes()
+
+
+@pytest.mark.integration
+def test_a_kfp_run_reuses_what_the_local_runner_ran(pipeline_copy, tmp_path):
+    """Same datastore, same fingerprints: the runtime's decisions do not depend on the target."""
+    from tests.targets import LocalDriver
+
+    p = pipeline_copy("chain_closure")
+    assert LocalDriver().run(p, tmp_path / "local").ok
+    executed = (p.parent / "data" / "executions.log").read_text().split()
+    outcome = DRIVER.run(p, tmp_path / "out")
+    assert outcome.ok, outcome.log[-4000:]
+    assert (p.parent / "data" / "executions.log").read_text().split() == executed
+    for step in "abcd":
+        assert f"mlpipe: step '{step}' reused from run" in outcome.log
+
+
+def test_datapath_and_dataset_defaults_read_back_exactly():
+    from mlpipe.ir import DataPath, Dataset, Parameter, UrlPath
+    from mlpipe.runtime.params import resolve_parameters
+
+    params = [
+        Parameter(name="dp", type="datapath", default=DataPath(datastore="ws", path="in/x.csv")),
+        Parameter(
+            name="ds",
+            type="dataset",
+            default=Dataset(
+                type="tabular",
+                paths=[DataPath(datastore="ws", path="a/"), UrlPath(url="https://e.x/b.csv")],
+                separator=";",
+            ),
+        ),
+        Parameter(name="flag", type="bool", default=True),
+    ]
+    ir = {
+        "parameters": [p.model_dump(mode="json") for p in params],
+        "datastores": [{"name": "ws", "url": "/data"}],
+    }
+    overrides = {p.name: K.parameter_default(p) for p in params}
+    assert overrides["dp"] == "ws/in/x.csv" and isinstance(overrides["ds"], str)
+    assert resolve_parameters(ir, overrides) == resolve_parameters(ir, {})
+
+
+@pytest.mark.integration
+def test_pod_mode_prefix_runs_steps_with_the_images_python(pipeline_copy, tmp_path):
+    """With KFP_POD_NAME set (as in a KFP pod) the install prefix takes its pod branch: kfp is
+    already importable so nothing is installed, and the runtime uses the image's Python."""
+    from tests.targets.kfp import RUNNER
+
+    p = pipeline_copy("chain_closure")
+    DRIVER.compile(p, tmp_path / "out")
+    (package,) = pipeline_files(tmp_path / "out")
+    proc = run_cmd(
+        [python_of("kfp"), "-c", RUNNER, str(package), str(tmp_path / "root"), "{}"],
+        env=child_env(KFP_POD_NAME="mlpipe-test-pod"),
+        cwd=str(tmp_path),
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert (p.parent / "data" / "executions.log").read_text().split() == ["a", "b", "c", "d"]
+    assert "building environment" not in log and "pip install" not in log
