@@ -42,7 +42,10 @@ class KfpDriver(Driver):
 
     def run(self, pipeline, out, *, params=None, regenerate=False):
         self.compile(pipeline, out)
-        arguments = dict(params or {})
+        from mlpipe.backends.kfp import parameter_input
+
+        # KFP input names are the parameter names in identifier form (`learning-rate` -> ...).
+        arguments = {parameter_input(k): v for k, v in (params or {}).items()}
         if regenerate:
             arguments["regenerate_outputs"] = True
         files = pipeline_files(out)
