@@ -1,0 +1,993 @@
+"""The Airflow backend: one DAG file per pipeline, one task per step.
+
+What it writes next to the bundle base.py writes (`.mlpipe/<pipeline>.json` + snapshots):
+
+    <dag_id>.py            the DAG (templates/airflow_dag.py.j2): Airflow 3.x imports with 2.10
+                           fallbacks, no mlpipe import at parse time
+    <dag_id>.pools.json    one pool per compute target with max_nodes slots, for
+                           `airflow pools import` (only when a step names a compute)
+
+Every task runs its step through the step runtime, so staging, reuse and the run context are the
+same as under `mlpipe run`:
+
+- profile `local`: `MlpipeStep`, a small operator defined in the DAG file, runs
+  `python -m mlpipe.runtime run-step ...` as a child process (argument list, no shell) and copies
+  its stdout / stderr into the task log;
+- profile `kubernetes`: `MlpipeStepPod`, a KubernetesPodOperator subclass, runs the same command in
+  a pod with the compute's resources and placement.
+
+Neither operator has template fields: step names and arguments never pass through Jinja. User text
+that does appear in the DAG (names, defaults, the description) is written as escaped Python literals.
+This module is a set of mapping tables and small helpers; the file layout is the template's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import keyword
+import math
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+
+from ..errors import MlpipeError, Problem
+from ..ir import (
+    DataPath,
+    DataPathSource,
+    DatasetSource,
+    PipelineIR,
+    Recurrence,
+    Schedule,
+    Step,
+)
+from .base import Artifact, Backend, CompileContext, identifier, unique_names
+
+TEMPLATE = "airflow_dag.py.j2"
+REGENERATE = "regenerate_outputs"
+DATASTORE_TRIGGER_TASK = "datastore_changed"
+# The image a pod runs when neither the step's environment nor mlpipe.yaml names one.
+FALLBACK_IMAGE = "python:3.11-slim"
+TASK_ID_MAX = 64
+# The repo's ruff line length: generated code is laid out to need no reformatting.
+LINE_LENGTH = 100
+DAG_ID_MAX = 200
+
+# IR parameter type -> JSON-schema type Airflow validates run-time values (`--conf`) against.
+PARAM_TYPES: dict[str, str | list[str]] = {
+    "string": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    # A DataPath / dataset default is a dict; a run may also give "<datastore>/<path>" or a URL.
+    "datapath": ["object", "string"],
+    "dataset": ["object", "string"],
+}
+
+# Lower-case names the DAG file itself uses at module level: a task variable must not shadow them.
+RESERVED_NAMES = frozenset(
+    {
+        "dag",
+        "json",
+        "os",
+        "pendulum",
+        "signal",
+        "subprocess",
+        "sys",
+        "tempfile",
+        "threading",
+        "timedelta",
+        "k8s",
+        "collections",
+        "deque",
+        "print",
+        "open",
+        "dict",
+        "list",
+        "str",
+        "int",
+        "bool",
+        "type",
+        "id",
+        "runtime_args",
+        "stage_bundle",
+        DATASTORE_TRIGGER_TASK,
+        f"{DATASTORE_TRIGGER_TASK}_check",
+    }
+)
+
+# v1 `TimeZone` values are Windows zone names; Airflow wants IANA names.
+WINDOWS_TIME_ZONES = {
+    "utc": "UTC",
+    "coordinated universal time": "UTC",
+    "gmt standard time": "Europe/London",
+    "greenwich standard time": "Atlantic/Reykjavik",
+    "w. europe standard time": "Europe/Berlin",
+    "central europe standard time": "Europe/Budapest",
+    "central european standard time": "Europe/Warsaw",
+    "romance standard time": "Europe/Paris",
+    "e. europe standard time": "Europe/Chisinau",
+    "fle standard time": "Europe/Kiev",
+    "russian standard time": "Europe/Moscow",
+    "india standard time": "Asia/Kolkata",
+    "china standard time": "Asia/Shanghai",
+    "tokyo standard time": "Asia/Tokyo",
+    "singapore standard time": "Asia/Singapore",
+    "aus eastern standard time": "Australia/Sydney",
+    "pacific standard time": "America/Los_Angeles",
+    "mountain standard time": "America/Denver",
+    "central standard time": "America/Chicago",
+    "eastern standard time": "America/New_York",
+    "atlantic standard time": "America/Halifax",
+    "e. south america standard time": "America/Sao_Paulo",
+}
+
+WEEK_DAYS = {
+    "sunday": "sun",
+    "monday": "mon",
+    "tuesday": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+}
+
+# Kubernetes toleration keys as written in mlpipe.yaml -> V1Toleration arguments.
+TOLERATION_KEYS = {
+    "key": "key",
+    "operator": "operator",
+    "value": "value",
+    "effect": "effect",
+    "tolerationSeconds": "toleration_seconds",
+    "toleration_seconds": "toleration_seconds",
+}
+
+
+# ------------------------------------------------------------------------- Python literals
+
+
+def py_str(text: str) -> str:
+    """`text` as a Python string literal the way `ruff format` writes it (so the generated file is
+    already formatted): double quotes unless single quotes need fewer escapes; control and other
+    non-printable characters escaped, so a literal is always one line."""
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == quote:
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            if code < 0x100:
+                out.append(f"\\x{code:02x}")
+            elif code < 0x10000:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+    return quote + "".join(out) + quote
+
+
+def py_literal(value, indent: int = 0) -> str:
+    """A JSON-like value as Python source; dicts and lists exploded one item per line with a
+    trailing comma (ruff keeps that layout whatever the line length)."""
+    pad = " " * indent
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot write the non-finite number {value!r}")
+        return repr(value)
+    if isinstance(value, str):
+        return py_str(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [
+            f"{pad}    {py_str(str(k))}: {py_literal(v, indent + 4)},\n" for k, v in value.items()
+        ]
+        return "{\n" + "".join(items) + pad + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        items = [f"{pad}    {py_literal(v, indent + 4)},\n" for v in value]
+        return "[\n" + "".join(items) + pad + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as a literal")
+
+
+def text_width(text: str) -> int:
+    """Columns as ruff counts them (East Asian wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def py_compact(value, indent: int, prefix: int = 0) -> str:
+    """Like py_literal, but a flat dict or list that fits on its line stays on one line (ruff
+    keeps it so: no magic trailing comma, within the line length)."""
+    if (
+        isinstance(value, dict)
+        and value
+        and all(not isinstance(v, dict | list) for v in value.values())
+    ):
+        inline = (
+            "{" + ", ".join(f"{py_str(str(k))}: {py_literal(v)}" for k, v in value.items()) + "}"
+        )
+    elif isinstance(value, list) and value and all(not isinstance(v, dict | list) for v in value):
+        inline = "[" + ", ".join(py_literal(v) for v in value) + "]"
+    else:
+        return py_literal(value, indent)
+    if indent + prefix + text_width(inline) + 1 <= LINE_LENGTH:
+        return inline
+    return py_literal(value, indent)
+
+
+def comment_safe(text: str) -> str:
+    """A name for a `#` comment: its literal form (never a raw line break)."""
+    return py_str(text)
+
+
+# ------------------------------------------------------------------------------------ names
+
+
+def dag_id(pipeline: PipelineIR) -> str:
+    return identifier(pipeline.name, max_len=DAG_ID_MAX, allowed=r"A-Za-z0-9_.\-")
+
+
+def task_id(step_name: str) -> str:
+    """Lower-case Python identifier: it is both the task_id and the task's variable in the DAG."""
+    # Accented letters keep their base letter ("é" -> "e"); other characters become "_".
+    plain = "".join(
+        ch for ch in unicodedata.normalize("NFKD", step_name) if not unicodedata.combining(ch)
+    )
+    if not any(ch.isascii() and ch.isalnum() for ch in plain):  # e.g. "日本": keep it unique
+        plain = "step_" + hashlib.sha256(step_name.encode("utf-8")).hexdigest()[:8]
+    text = identifier(plain, max_len=TASK_ID_MAX, lower=True)
+    if keyword.iskeyword(text) or keyword.issoftkeyword(text) or text in RESERVED_NAMES:
+        text = f"{text}_step"
+    return text
+
+
+def task_ids(pipeline: PipelineIR) -> dict[str, str]:
+    """{step name: task_id}; two steps that sanitise alike are an error naming both."""
+    return unique_names(
+        [(s.name, str(s.origin.line) if s.origin else "") for s in pipeline.steps],
+        task_id,
+        "step",
+        pipeline.source_file,
+    )
+
+
+def pool_name(compute: str) -> str:
+    return "mlpipe_" + identifier(compute, max_len=200, allowed=r"A-Za-z0-9_.\-")
+
+
+# ------------------------------------------------------------------------------- parameters
+
+
+def param_defaults(pipeline: PipelineIR, schedule: Schedule | None) -> dict:
+    """What a run gets when nothing overrides a parameter: the IR default, replaced by the last
+    submission's `pipeline_parameters` (what `mlpipe run` uses), replaced by the schedule's
+    (scheduled runs have no conf of their own)."""
+    values = {p.name: _plain(p.default) for p in pipeline.parameters}
+    if pipeline.submissions:
+        for k, v in pipeline.submissions[-1].pipeline_parameters.items():
+            if k in values:
+                values[k] = v
+    if schedule is not None:
+        for k, v in schedule.pipeline_parameters.items():
+            if k in values:
+                values[k] = v
+    return values
+
+
+def _plain(value):
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
+
+
+def _coerce_default(ptype: str, value):
+    """Submission / schedule values may be strings ("5"): make them the declared JSON type, as the
+    runtime would (Airflow validates defaults against the Param's type)."""
+    if isinstance(value, str) and ptype in ("int", "float", "bool"):
+        text = value.strip()
+        try:
+            if ptype == "int":
+                return int(text)
+            if ptype == "float":
+                return float(text)
+        except ValueError:
+            return value
+        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), value)
+    if ptype == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if ptype == "string" and isinstance(value, bool | int | float):
+        return str(value)
+    return value
+
+
+def _fits_type(ptype: str, value) -> bool:
+    if ptype == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if ptype == "float":
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if ptype == "bool":
+        return isinstance(value, bool)
+    if ptype == "string":
+        return isinstance(value, str)
+    return isinstance(value, dict | str)
+
+
+# -------------------------------------------------------------------------------- schedules
+
+
+@dataclass
+class ScheduleCode:
+    schedule: str = "None"
+    start_date: str | None = None
+    notes: list[str] = field(default_factory=list)
+    uses_pendulum: bool = False
+    uses_cron: bool = False
+    watch: dict | None = None  # datastore trigger: {"datastore", "path"}
+    paused: bool = False  # the schedule was disabled in the pipeline file
+
+
+def time_zone(name: str | None) -> str:
+    """IANA name for a v1 time zone (Windows names like "W. Europe Standard Time" included)."""
+    if not name:
+        return "UTC"
+    text = str(name).strip()
+    if text.lower() in WINDOWS_TIME_ZONES:
+        return WINDOWS_TIME_ZONES[text.lower()]
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin"
+        ) from exc
+    return text
+
+
+def _start(rec: Recurrence) -> datetime | None:
+    if not rec.start_time:
+        return None
+    text = rec.start_time.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"start_time {rec.start_time!r} is not an ISO date-time (2026-01-31T09:30:00)"
+        ) from exc
+
+
+def _field(values: list[int]) -> str:
+    return ",".join(str(v) for v in sorted(set(values)))
+
+
+def cron_of(rec: Recurrence) -> tuple[str, list[str]]:
+    """A cron expression for a v1 recurrence, plus notes where cron can only approximate it."""
+    start = _start(rec)
+    hours = list(rec.hours)
+    minutes = list(rec.minutes)
+    if rec.time_of_day and not hours and not minutes:
+        hh, _, mm = rec.time_of_day.partition(":")
+        hours, minutes = [int(hh)], [int(mm or 0)]
+    minute = _field(minutes) if minutes else str(start.minute if start else 0)
+    hour = _field(hours) if hours else str(start.hour if start else 0)
+    n = rec.interval
+    notes: list[str] = []
+    if rec.frequency == "Minute":
+        if n == 1:
+            return "* * * * *", notes
+        if 60 % n:
+            notes.append(f"every {n} minutes restarts at each full hour in cron")
+        return f"*/{n} * * * *", notes
+    if rec.frequency == "Hour":
+        if n > 1 and 24 % n:
+            notes.append(f"every {n} hours restarts at midnight in cron")
+        return f"{minute} {'*' if n == 1 else f'*/{n}'} * * *", notes
+    if rec.frequency == "Day":
+        if n > 1:
+            notes.append(f"every {n} days restarts on the 1st of each month in cron")
+        return f"{minute} {hour} {'*' if n == 1 else f'*/{n}'} * *", notes
+    if rec.frequency == "Week":
+        days = [WEEK_DAYS.get(d.strip().lower(), d.strip().lower()[:3]) for d in rec.week_days]
+        if not days:
+            days = (
+                [["mon", "tue", "wed", "thu", "fri", "sat", "sun"][start.weekday()]]
+                if start
+                else ["sun"]
+            )
+        if n > 1:
+            notes.append(f"every {n} weeks cannot be written in cron: this runs every week")
+        order = list(WEEK_DAYS.values())
+        dow = ",".join(sorted(set(days), key=order.index))
+        return f"{minute} {hour} * * {dow}", notes
+    # Month
+    day = start.day if start else 1
+    return f"{minute} {hour} {day} {'*' if n == 1 else f'*/{n}'} *", notes
+
+
+def schedule_code(pipeline: PipelineIR) -> ScheduleCode:
+    if not pipeline.schedules:
+        return ScheduleCode()
+    sched = pipeline.schedules[0]
+    out = ScheduleCode(paused=not getattr(sched, "active", True))
+    if sched.recurrence is not None:
+        rec = sched.recurrence
+        tz = time_zone(rec.time_zone)
+        cron, notes = cron_of(rec)
+        out.schedule = f"CronTriggerTimetable({py_str(cron)}, timezone={py_str(tz)})"
+        out.uses_cron = True
+        out.notes = notes
+        start = _start(rec)
+        if start is not None:
+            out.uses_pendulum = True
+            args = [start.year, start.month, start.day, start.hour, start.minute, start.second]
+            zone = tz
+            if start.tzinfo is not None:
+                offset = start.utcoffset()
+                if offset is not None and offset.total_seconds() == 0:
+                    zone = "UTC"
+                else:
+                    start = start.astimezone(ZoneInfo(tz))
+                    args = [
+                        start.year,
+                        start.month,
+                        start.day,
+                        start.hour,
+                        start.minute,
+                        start.second,
+                    ]
+            out.start_date = (
+                f"pendulum.datetime({', '.join(str(a) for a in args)}, tz={py_str(zone)})"
+            )
+        return out
+    trig = sched.datastore_trigger
+    every = max(1, trig.polling_interval_minutes)
+    if every < 60:
+        cron = "* * * * *" if every == 1 else f"*/{every} * * * *"
+        if 60 % every:
+            out.notes.append(f"polling every {every} minutes restarts at each full hour in cron")
+    elif every % 60 == 0 and every < 24 * 60:
+        cron = f"0 */{every // 60} * * *"
+    else:
+        cron = "0 * * * *"
+        out.notes.append(f"polling every {every} minutes is approximated by polling every hour")
+    out.schedule = f"CronTriggerTimetable({py_str(cron)}, timezone={py_str('UTC')})"
+    out.uses_cron = True
+    out.watch = {"datastore": trig.datastore, "path": trig.path_on_datastore or ""}
+    return out
+
+
+# ------------------------------------------------------------------------------- kubernetes
+
+
+def cpu_quantity(cpu: float) -> str:
+    if float(cpu).is_integer():
+        return str(int(cpu))
+    return f"{round(cpu * 1000)}m"
+
+
+def memory_quantity(gib: float) -> str:
+    if float(gib).is_integer():
+        return f"{int(gib)}Gi"
+    return f"{round(gib * 1024)}Mi"
+
+
+def resources_of(pipeline: PipelineIR, step: Step) -> dict | None:
+    """{"requests": ..., "limits": ...} for the step's compute, or None without one."""
+    if not step.compute:
+        return None
+    try:
+        c = pipeline.compute(step.compute)
+    except KeyError:
+        return None
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if c.cpu:
+        requests["cpu"] = cpu_quantity(c.cpu)
+    if c.memory_gib:
+        requests["memory"] = memory_quantity(c.memory_gib)
+        limits["memory"] = memory_quantity(c.memory_gib)
+    if c.gpu_count:
+        limits["nvidia.com/gpu"] = str(c.gpu_count)
+    if not requests and not limits:
+        return None
+    return {"requests": requests, "limits": limits}
+
+
+def image_of(pipeline: PipelineIR, step: Step) -> str:
+    """The step's image: the user's own docker image > mlpipe.yaml `kubernetes.default_image`
+    (per compute, then workspace-wide) > the image mlpipe maps a curated environment to > python."""
+    env = None
+    if step.environment:
+        try:
+            env = pipeline.environment(step.environment)
+        except KeyError:
+            env = None
+    if env is not None and env.docker_image and not env.curated:
+        return env.docker_image
+    if step.compute:
+        try:
+            placement = pipeline.compute(step.compute).kubernetes
+            if placement.default_image:
+                return placement.default_image
+        except KeyError:
+            pass
+    if pipeline.kubernetes.default_image:
+        return pipeline.kubernetes.default_image
+    if env is not None and env.docker_image:
+        return env.docker_image
+    return FALLBACK_IMAGE
+
+
+def placement_of(pipeline: PipelineIR, step: Step) -> dict:
+    """Namespace, service account, node selector, tolerations, pull secrets: per compute, else
+    the workspace-wide `kubernetes:` defaults of mlpipe.yaml."""
+    base = pipeline.kubernetes
+    own = None
+    if step.compute:
+        try:
+            own = pipeline.compute(step.compute).kubernetes
+        except KeyError:
+            own = None
+
+    def pick(attr):
+        mine = getattr(own, attr) if own is not None else None
+        return mine if mine else getattr(base, attr)
+
+    return {
+        "namespace": pick("namespace"),
+        "service_account": pick("service_account"),
+        "node_selector": dict(pick("node_selector") or {}),
+        "tolerations": [dict(t) for t in pick("tolerations") or []],
+        "image_pull_secrets": list(pick("image_pull_secrets") or []),
+    }
+
+
+def toleration_code(tol: dict, indent: int) -> str:
+    pad = " " * indent
+    args = "".join(
+        f"{pad}    {TOLERATION_KEYS[k]}={_toleration_value(k, v)},\n" for k, v in tol.items()
+    )
+    return "k8s.V1Toleration(\n" + args + pad + ")"
+
+
+def _toleration_value(key: str, value) -> str:
+    if TOLERATION_KEYS[key] == "toleration_seconds":
+        return str(int(value))
+    return py_str(str(value))
+
+
+def used_datastores(pipeline: PipelineIR) -> list[str]:
+    """The default datastore and every datastore a step reads or writes, in a stable order."""
+    names = {pipeline.default_datastore}
+    for p in pipeline.parameters:
+        names |= _datastores_in(_plain(p.default))
+    for s in pipeline.steps:
+        for o in s.outputs:
+            names.add(o.datastore)
+        for i in s.inputs:
+            src = i.source
+            if isinstance(src, DatasetSource):
+                names |= {x.datastore for x in src.dataset.paths if isinstance(x, DataPath)}
+            elif isinstance(src, DataPathSource):
+                names.add(src.path.datastore)
+            # ParameterSource: the parameter's default is covered above
+    for sched in pipeline.schedules:
+        if sched.datastore_trigger is not None:
+            names.add(sched.datastore_trigger.datastore)
+    return sorted(names)
+
+
+def _datastores_in(value) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["datastore"]} if value.get("kind") == "datapath" else set()
+        for v in value.values():
+            found |= _datastores_in(v)
+        return found
+    if isinstance(value, list):
+        found = set()
+        for v in value:
+            found |= _datastores_in(v)
+        return found
+    return set()
+
+
+def local_volumes(pipeline: PipelineIR) -> list[dict]:
+    """Local-path datastores become hostPath volumes mounted at the same path in the pod."""
+    out = []
+    for name in used_datastores(pipeline):
+        try:
+            url = pipeline.datastore(name).url
+        except KeyError:
+            continue
+        if "://" in url and not url.startswith("file://"):
+            continue
+        path = url[len("file://") :] if url.startswith("file://") else url
+        out.append(
+            {
+                "name": "mlpipe-ds-"
+                + identifier(name, 40, r"a-z0-9\-", lower=True).replace("_", "-"),
+                "path": path,
+                "datastore": name,
+            }
+        )
+    # distinct volume names
+    seen: dict[str, int] = {}
+    for v in out:
+        if v["name"] in seen:
+            seen[v["name"]] += 1
+            v["name"] = f"{v['name']}-{seen[v['name']]}"
+        else:
+            seen[v["name"]] = 0
+    return out
+
+
+def edge_code(up: str, downs: list[str]) -> str:
+    """`up >> down`, `up >> [a, b]` when that fits on the line, else one downstream per line."""
+    one = f"    {up} >> {downs[0]}" if len(downs) == 1 else f"    {up} >> [{', '.join(downs)}]"
+    if len(one) <= LINE_LENGTH:
+        return one
+    return f"    {up} >> [\n" + "".join(f"        {d},\n" for d in downs) + "    ]"
+
+
+# ---------------------------------------------------------------------------------- imports
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """isort's member order (ruff's default): CONSTANTS, then Classes, then functions."""
+    if name.isupper():
+        return (0, name)
+    if name[:1].isupper():
+        return (1, name)
+    return (2, name)
+
+
+def imports_block(kube: bool, sched: ScheduleCode, watch: bool, timeout: bool) -> str:
+    """The file's imports, sorted and grouped as `ruff check --select I` wants them."""
+    stdlib = ["json", "os"]
+    stdlib_from = []
+    if not kube:
+        stdlib += ["signal", "subprocess", "sys", "tempfile", "threading"]
+        stdlib_from.append("from collections import deque")
+    if timeout:
+        stdlib_from.append("from datetime import timedelta")
+    third = []
+    if sched.uses_pendulum:
+        third.append("import pendulum")
+    if kube:
+        third.append(
+            "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator"
+        )
+        third.append("from kubernetes.client import models as k8s")
+
+    sdk = ["DAG", "Param"] + ([] if kube else ["BaseOperator"])
+    if sched.uses_cron:
+        sdk.append("CronTriggerTimetable")
+    errors = ["AirflowSkipException"] + (
+        [] if kube else ["AirflowException", "AirflowFailException"]
+    )
+    errors = ", ".join(sorted(errors, key=_isort_key))
+    v3 = []
+    if watch:
+        v3.append("from airflow.providers.standard.operators.python import ShortCircuitOperator")
+    v3.append(f"from airflow.sdk import {', '.join(sorted(sdk, key=_isort_key))}")
+    v3.append(f"from airflow.sdk.exceptions import {errors}")
+    v2 = [f"from airflow.exceptions import {errors}"]
+    if not kube:
+        v2.append("from airflow.models.baseoperator import BaseOperator")
+    v2 += ["from airflow.models.dag import DAG", "from airflow.models.param import Param"]
+    if watch:
+        v2.append("from airflow.operators.python import ShortCircuitOperator")
+    if sched.uses_cron:
+        v2.append("from airflow.timetables.trigger import CronTriggerTimetable")
+
+    lines = ["from __future__ import annotations", ""]
+    lines += [f"import {m}" for m in sorted(stdlib)] + sorted(stdlib_from)
+    if third:
+        lines += [""] + third
+    lines += ["", "try:  # Airflow 3"] + [f"    {x}" for x in v3]
+    lines += ["except ImportError:  # Airflow 2.10"] + [f"    {x}" for x in v2]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- backend
+
+
+def _template() -> jinja2.Template:
+    text = resources.files("mlpipe.templates").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    env = jinja2.Environment(
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    return env.from_string(text)
+
+
+class AirflowBackend(Backend):
+    name = "airflow"
+    profiles = ("local", "kubernetes")
+    default_profile = "local"
+
+    # ------------------------------------------------------------------------------ checks
+    def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
+        problems: list[Problem] = []
+        file = pipeline.source_file
+        for p in pipeline.parameters:
+            if p.name == REGENERATE:
+                problems.append(
+                    Problem(
+                        file,
+                        p.origin.line if p.origin else None,
+                        f"parameter {REGENERATE!r} clashes with the run-time input every mlpipe "
+                        "target adds (regenerate_outputs): rename the parameter",
+                    )
+                )
+        try:
+            task_ids(pipeline)
+        except MlpipeError as exc:
+            problems.extend(exc.problems)
+        if len(pipeline.schedules) > 1:
+            s = pipeline.schedules[1]
+            problems.append(
+                Problem(
+                    file,
+                    s.origin.line if s.origin else None,
+                    f"pipeline {pipeline.name!r} has {len(pipeline.schedules)} schedules "
+                    f"({', '.join(x.name for x in pipeline.schedules)}); an Airflow DAG has one: "
+                    "keep one schedule, or publish one pipeline per schedule",
+                )
+            )
+        for s in pipeline.schedules[:1]:
+            line = s.origin.line if s.origin else None
+            if s.recurrence is not None:
+                try:
+                    time_zone(s.recurrence.time_zone)
+                    cron_of(s.recurrence)
+                except ValueError as exc:
+                    problems.append(Problem(file, line, f"schedule {s.name!r}: {exc}"))
+            unknown = sorted(set(s.pipeline_parameters) - {p.name for p in pipeline.parameters})
+            if unknown:
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        f"schedule {s.name!r} sets unknown pipeline parameter(s) "
+                        f"{', '.join(unknown)}",
+                    )
+                )
+        schedule = pipeline.schedules[0] if pipeline.schedules else None
+        defaults = param_defaults(pipeline, schedule)
+        for p in pipeline.parameters:
+            value = _coerce_default(p.type, defaults[p.name])
+            if not _fits_type(p.type, value):
+                problems.append(
+                    Problem(
+                        file,
+                        p.origin.line if p.origin else None,
+                        f"parameter {p.name!r} ({p.type}) would default to {value!r} "
+                        "(from the submission or schedule): give a value of its type",
+                    )
+                )
+        if profile == "kubernetes":
+            for step in pipeline.steps:
+                for tol in placement_of(pipeline, step)["tolerations"]:
+                    bad = sorted(set(tol) - set(TOLERATION_KEYS))
+                    if bad:
+                        problems.append(
+                            Problem(
+                                file,
+                                None,
+                                f"compute {step.compute!r}: toleration key(s) {', '.join(bad)} "
+                                "unknown; use key, operator, value, effect, tolerationSeconds",
+                            )
+                        )
+        return problems
+
+    # ------------------------------------------------------------------------------ render
+    def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
+        ids = task_ids(pipeline)
+        did = dag_id(pipeline)
+        sched = schedule_code(pipeline)
+        schedule = pipeline.schedules[0] if pipeline.schedules else None
+        defaults = param_defaults(pipeline, schedule)
+        kube = ctx.profile == "kubernetes"
+
+        params = []
+        for p in pipeline.parameters:
+            default = _coerce_default(p.type, defaults[p.name])
+            schema = PARAM_TYPES[p.type]
+            params.append(
+                {
+                    "key": py_str(p.name),
+                    "default": py_compact(default, 12),
+                    "type": py_compact(schema, 12, 5),
+                    "description": py_str(f"Pipeline parameter ({p.type})."),
+                }
+            )
+
+        pools: dict[str, dict] = {}
+        tasks = []
+        deps = pipeline.dependencies()
+        order = pipeline.topological_order()
+        for name in order:
+            step = pipeline.step(name)
+            tid = ids[name]
+            t = {
+                "var": tid,
+                "task_id": py_str(tid),
+                "step": py_str(name),
+                "display_name": py_str(name) if name != tid else None,
+                "pool": None,
+                "retries": step.retries if step.retries > 0 else None,
+                "timeout": step.max_run_duration_seconds,
+            }
+            if step.compute:
+                pool = pool_name(step.compute)
+                t["pool"] = py_str(pool)
+                try:
+                    slots = max(1, pipeline.compute(step.compute).max_nodes)
+                except KeyError:
+                    slots = 1
+                pools[pool] = {
+                    "description": f"mlpipe compute target {step.compute!r}: at most "
+                    f"{slots} step(s) at once (AmlCompute max_nodes)",
+                    "include_deferred": False,
+                    "slots": slots,
+                }
+            if kube:
+                place = placement_of(pipeline, step)
+                res = resources_of(pipeline, step)
+                env_vars = {}
+                if step.environment:
+                    try:
+                        env_vars.update(pipeline.environment(step.environment).env_vars)
+                    except KeyError:
+                        pass
+                env_vars.update(step.env_vars)
+                env_vars["PYTHONUNBUFFERED"] = "1"
+                t.update(
+                    {
+                        "snapshot": py_str(step.snapshot.hash),
+                        "image": py_str(image_of(pipeline, step)),
+                        "namespace": py_str(place["namespace"]) if place["namespace"] else None,
+                        "service_account": py_str(place["service_account"])
+                        if place["service_account"]
+                        else None,
+                        "node_selector": py_compact(place["node_selector"], 8, 14)
+                        if place["node_selector"]
+                        else None,
+                        "tolerations": [toleration_code(x, 12) for x in place["tolerations"]],
+                        "pull_secrets": [py_str(x) for x in place["image_pull_secrets"]],
+                        "requests": py_compact(res["requests"], 12, 9) if res else None,
+                        "limits": py_compact(res["limits"], 12, 7) if res else None,
+                        "env_vars": py_compact(dict(sorted(env_vars.items())), 8, 9),
+                    }
+                )
+            tasks.append(t)
+
+        edges = []
+        roots = []
+        for name in order:
+            downs = [d for d in order if name in deps[d]]
+            if not deps[name]:
+                roots.append(ids[name])
+            if downs:
+                edges.append(edge_code(ids[name], [ids[d] for d in downs]))
+
+        regenerate_default = bool(
+            pipeline.submissions and pipeline.submissions[-1].regenerate_outputs
+        )
+        experiment = None
+        if pipeline.submissions:
+            experiment = pipeline.submissions[-1].experiment
+        elif schedule is not None and schedule.experiment_name:
+            experiment = schedule.experiment_name
+
+        description = pipeline.description or ""
+        doc = f"# {pipeline.name}\n\n"
+        if description:
+            doc += description.rstrip() + "\n\n"
+        doc += (
+            f"Compiled by mlpipe from `{pipeline.source_file}`. Each task runs one pipeline step "
+            "through the mlpipe step runtime; a step whose earlier result is reused shows as "
+            "*skipped* (its log says which run it was reused from)."
+        )
+        mapping = [(py_str(name), ids[name]) for name in [s.name for s in pipeline.steps]]
+        bundle_parts = ctx.bundle_path.split("/")
+        volumes = local_volumes(pipeline) if kube else []
+        for v in volumes:
+            v["name_lit"] = py_str(v["name"])
+            v["path_lit"] = py_str(v["path"])
+        watch = None
+        if sched.watch is not None:
+            watch = {
+                "datastore": py_str(sched.watch["datastore"]),
+                "path": py_str(sched.watch["path"]),
+                "task_id": py_str(DATASTORE_TRIGGER_TASK),
+                "roots": roots,
+            }
+
+        uses_timedelta = any(t["timeout"] for t in tasks)
+        source = _template().render(
+            imports=imports_block(kube, sched, watch is not None, uses_timedelta),
+            profile=ctx.profile,
+            kube=kube,
+            pipeline_name=py_str(pipeline.name),
+            pipeline_name_comment=comment_safe(pipeline.name),
+            source_file=comment_safe(pipeline.source_file),
+            dag_id=py_str(did),
+            display_name=py_str(pipeline.name) if pipeline.name != did else None,
+            description=py_str(_first_line(description) or f"mlpipe pipeline {pipeline.name}"),
+            doc_md=py_str(doc),
+            bundle_parts=[py_str(x) for x in bundle_parts],
+            ir_hash=py_str(ctx.ir_hash),
+            experiment=py_str(experiment) if experiment is not None else "None",
+            params=params,
+            param_names=[py_str(p.name) for p in pipeline.parameters],
+            tasks=tasks,
+            edges=edges,
+            mapping=mapping,
+            schedule=sched,
+            watch=watch,
+            volumes=volumes,
+            regenerate_default=repr(regenerate_default),
+        )
+        artifacts = [Artifact(f"{did}.py", source.encode("utf-8"))]
+        if pools:
+            body = json.dumps(dict(sorted(pools.items())), indent=2, sort_keys=True) + "\n"
+            artifacts.append(Artifact(f"{did}.pools.json", body.encode("utf-8")))
+        return artifacts
+
+    # ------------------------------------------------------------------------------ verify
+    def verify_code(self) -> str | None:
+        return VERIFY_CODE
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:200]
+    return ""
+
+
+# Run by `mlpipe verify DIR --target airflow` in the Airflow interpreter: Airflow's own DagBag.
+VERIFY_CODE = """
+import inspect, json, os, sys
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+out = sys.argv[1]
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 2.10
+    from airflow.models.dagbag import DagBag
+kwargs = {"dag_folder": out, "safe_mode": True}
+if "include_examples" in inspect.signature(DagBag.__init__).parameters:
+    kwargs["include_examples"] = False
+bag = DagBag(**kwargs)
+problems = [{"file": f, "message": "Airflow cannot import this DAG: " + str(e).strip()[-1500:]}
+            for f, e in sorted(bag.import_errors.items())]
+if not bag.dags and not problems:
+    problems.append({"file": out, "message": "Airflow found no DAG here"})
+print(json.dumps(problems))
+"""

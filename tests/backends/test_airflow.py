@@ -1,0 +1,614 @@
+"""The Airflow backend: generated DAG files, checked as text where that is all there is to check,
+and loaded / run by real Airflow 3.3 (`.venvs/airflow`) for everything else.
+
+Unit tests (no Airflow): determinism, ruff, literals, names, schedules, compile-time problems.
+Integration tests (`-m integration`): Airflow's DagBag imports every compiled fixture and sample in
+both profiles (the kubernetes GPU step becomes a KubernetesPodOperator with 6 CPU / 112Gi /
+nvidia.com/gpu 1, checked on the pod Airflow would create), `airflow pools import` accepts the
+pools file, Airflow rejects a `--conf` of the wrong type, and a reused step shows as skipped while
+its downstream runs. The cross-target scenarios (outputs equal to the local runner's, order,
+parameter overrides, reuse decisions, hostile arguments, failures) run through
+tests/targets/airflow.py from tests/integration/test_cross_target.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlpipe.backends import airflow as af
+from mlpipe.ir import Recurrence
+from tests.targets import MLPIPE, ROOT, child_env, python_of, run_cmd
+
+PIPELINES = ROOT / "tests" / "pipelines"
+SAMPLES = ROOT / "samples"
+RUFF = str(ROOT / ".venv" / "bin" / "ruff")
+CONFIG = str(ROOT / "pyproject.toml")
+
+GPU_YAML = """\
+workspace: kdemo
+datastores:
+  workspaceblobstore: ./data
+computes:
+  gpu-cluster:
+    vm_size: STANDARD_NC6S_V3
+    max_nodes: 2
+    namespace: ml-gpu
+    service_account: trainer
+    node_selector: {accelerator: nvidia-tesla-v100}
+    tolerations:
+      - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+    image_pull_secrets: [regcred]
+  cpu-cluster: {vm_size: STANDARD_D2_V2, max_nodes: 3}
+kubernetes:
+  default_image: registry.example.com/mlpipe-runtime:1.0
+  namespace: ml
+"""
+
+GPU_PIPELINE = '''\
+"""A GPU training pipeline, published with a weekly schedule."""
+from azureml.core import Environment, Workspace
+from azureml.core.compute import ComputeTarget
+from azureml.core.runconfig import RunConfiguration
+from azureml.pipeline.core import Pipeline, PipelineParameter
+from azureml.pipeline.core.schedule import Schedule, ScheduleRecurrence
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+epochs = PipelineParameter(name="epochs", default_value=3)
+rc = RunConfiguration()
+rc.environment = Environment.from_docker_image("torch", "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime")
+rc.environment_variables = {"OMP_NUM_THREADS": "6"}
+rc.max_run_duration_seconds = 3600
+prep = PythonScriptStep(name="prep data", script_name="step.py", source_directory="src",
+                        compute_target=ComputeTarget(workspace=ws, name="cpu-cluster"))
+train = PythonScriptStep(name="Train-GPU", script_name="step.py", source_directory="src",
+                         compute_target=ws.compute_targets["gpu-cluster"], runconfig=rc,
+                         arguments=["--epochs", epochs])
+train.run_after(prep)
+p = Pipeline(workspace=ws, steps=[train],
+             description='Trains on a V100.\\nQuotes " \\' and {{ ds }} {% raw %} stay text.')
+pub = p.publish(name="gpu-train", description="x")
+Schedule.create(ws, name="weekly", pipeline_id=pub.id, experiment_name="gpu-exp",
+    recurrence=ScheduleRecurrence(frequency="Week", interval=1, week_days=["Monday", "Thursday"],
+        hours=[6], minutes=[30], time_zone="W. Europe Standard Time",
+        start_time="2026-01-05T06:30:00"),
+    pipeline_parameters={"epochs": 10})
+'''
+
+WATCH_PIPELINE = '''\
+"""Runs when files under incoming/ change."""
+from azureml.core import Workspace
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.core.schedule import Schedule
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+step = PythonScriptStep(name="ingest", script_name="step.py", source_directory="src")
+p = Pipeline(workspace=ws, steps=[step])
+pub = p.publish(name="ingest-on-change", description="x")
+Schedule.create(ws, name="on-change", pipeline_id=pub.id, experiment_name="ingest",
+                datastore=ws.get_default_datastore(), path_on_datastore="incoming",
+                polling_interval=5)
+'''
+
+NAMES_PIPELINE = '''\
+"""Awkward step names: long, quoted, unicode, keywords, and a wide fan-out."""
+from azureml.core import Workspace
+from azureml.pipeline.core import Pipeline, PipelineParameter
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+note = PipelineParameter(name="note \\"quoted\\" ✓", default_value="日本 {{ ds }}")
+root = PythonScriptStep(name="prepare the very long input data set for every downstream worker now",
+                        script_name="step.py", source_directory="src", arguments=[note])
+others = []
+for name in ["class", "json", "it's \\"x\\"", "ünïcødé ✓"] + [f"worker number {i} of many" for i in range(8)]:
+    s = PythonScriptStep(name=name, script_name="step.py", source_directory="src")
+    s.run_after(root)
+    others.append(s)
+last = PythonScriptStep(name="collect everything from all of the workers into a single report file",
+                        script_name="step.py", source_directory="src")
+for s in others:
+    last.run_after(s)
+Pipeline(workspace=ws, steps=[root, others, last], description="Names.")
+'''
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def compile_in_process(pipeline: Path, out: Path, profile: str = "local") -> None:
+    """What `mlpipe compile` does, without a new interpreter per pipeline (fixtures compile many)."""
+    from mlpipe.backends.base import compile_pipelines
+    from mlpipe.capture import capture
+
+    result = capture(str(pipeline))
+    compile_pipelines(
+        af.AirflowBackend(), result.pipelines, pipeline.parent.resolve(), out, profile
+    )
+
+
+def compile_to(pipeline: Path, out: Path, profile: str = "local") -> subprocess.CompletedProcess:
+    """The real command line (exit status, messages)."""
+    return run_cmd(
+        [
+            MLPIPE,
+            "compile",
+            str(pipeline),
+            "--target",
+            "airflow",
+            "-o",
+            str(out),
+            "--profile",
+            profile,
+        ],
+        env=child_env(),
+        cwd=str(pipeline.parent),
+    )
+
+
+def write_pipeline(folder: Path, source: str, yaml: str | None = None) -> Path:
+    (folder / "src").mkdir(parents=True, exist_ok=True)
+    (folder / "src" / "step.py").write_text("import sys\nprint('args', sys.argv[1:])\n")
+    (folder / "data").mkdir(exist_ok=True)
+    if yaml is not None:
+        (folder / "mlpipe.yaml").write_text(yaml)
+    (folder / "pipeline.py").write_text(source)
+    return folder / "pipeline.py"
+
+
+def every_pipeline() -> list[Path]:
+    found = [
+        p / "pipeline.py" for p in sorted(PIPELINES.iterdir()) if (p / "pipeline.py").is_file()
+    ]
+    found += [p / "pipeline.py" for p in sorted(SAMPLES.iterdir()) if (p / "pipeline.py").is_file()]
+    return found
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> dict[str, Path]:
+    """Every fixture and sample (plus a GPU / scheduled and a datastore-triggered pipeline),
+    compiled in both profiles: {"<name>-<profile>": output folder}."""
+    root = tmp_path_factory.mktemp("airflow-compiled")
+    extra = root / "extra"
+    gpu = write_pipeline(extra / "gpu", GPU_PIPELINE, GPU_YAML)
+    watch = write_pipeline(
+        extra / "watch", WATCH_PIPELINE, "datastores:\n  workspaceblobstore: ./data\n"
+    )
+    names = write_pipeline(extra / "names", NAMES_PIPELINE)
+    outs = {}
+    for pipeline in [*every_pipeline(), gpu, watch, names]:
+        for profile in ("local", "kubernetes"):
+            out = root / f"{pipeline.parent.name}-{profile}"
+            compile_in_process(pipeline, out, profile)
+            outs[out.name] = out
+    return outs
+
+
+def dag_file(out: Path) -> Path:
+    (found,) = sorted(out.glob("*.py"))
+    return found
+
+
+def dag_files(outs: dict[str, Path]) -> list[Path]:
+    return [f for out in outs.values() for f in sorted(out.glob("*.py"))]
+
+
+# ------------------------------------------------------------------------- generated code
+
+
+def test_recompiling_is_byte_identical(compiled, tmp_path):
+    for name in ("seed_pipeline-local", "hostile_args-local", "gpu-kubernetes"):
+        first = compiled[name]
+        source = {
+            "seed_pipeline": SAMPLES / "seed_pipeline",
+            "hostile_args": PIPELINES / "hostile_args",
+        }.get(name.rsplit("-", 1)[0], first.parent / "extra" / "gpu")
+        again = tmp_path / name
+        assert compile_to(source / "pipeline.py", again, name.rsplit("-", 1)[1]).returncode == 0
+
+        def listing(folder):  # the manifest is base.py's bookkeeping, keyed by how it was called
+            return sorted(
+                p.relative_to(folder)
+                for p in folder.rglob("*")
+                if p.is_file() and p.name != "manifest.json"
+            )
+
+        files = listing(first)
+        assert files == listing(again)
+        for rel in files:
+            assert (first / rel).read_bytes() == (again / rel).read_bytes(), rel
+        # No output-folder path leaks into the artifacts.
+        for rel in files:
+            if rel.suffix in (".py", ".json"):
+                assert str(first) not in (first / rel).read_text(encoding="utf-8"), rel
+
+
+def test_generated_dags_pass_ruff(compiled):
+    files = [str(f) for f in dag_files(compiled)]
+    check = subprocess.run(
+        [RUFF, "check", "--config", CONFIG, *files], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run(
+        [RUFF, "format", "--check", "--config", CONFIG, *files], capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_dag_files_are_found_by_safe_mode_and_import_no_mlpipe_at_parse_time(compiled):
+    for path in dag_files(compiled):
+        text = path.read_text(encoding="utf-8")
+        lowered = text.lower()
+        assert "airflow" in lowered and "dag" in lowered
+        tree = ast.parse(text)
+        for node in tree.body:  # module level: what runs when Airflow parses the file
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("mlpipe") for a in node.names), path
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("mlpipe"), path
+            if isinstance(node, ast.Try):
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.ImportFrom):
+                        assert not (sub.module or "").startswith("mlpipe"), path
+
+
+def test_one_task_per_step_with_the_mapping_in_a_comment(compiled):
+    text = dag_file(compiled["seed_pipeline-local"]).read_text()
+    assert '#   "prepare.py" -> prepare_py' in text
+    assert (
+        'prepare_py = MlpipeStep(\n        task_id="prepare_py",\n        step="prepare.py",'
+        in text
+    )
+    assert "prepare_py >> train_py" in text and "train_py >> compare" in text
+    assert text.count("MlpipeStep(\n") == 4
+    pools = json.loads(
+        (compiled["seed_pipeline-local"] / "Compare_Models_Exp.pools.json").read_text()
+    )
+    assert pools == {
+        "mlpipe_aml-compute": {
+            "description": "mlpipe compute target 'aml-compute': at most 4 step(s) at once "
+            "(AmlCompute max_nodes)",
+            "include_deferred": False,
+            "slots": 4,
+        }
+    }
+
+
+def test_user_text_is_never_a_template_or_code(compiled):
+    text = dag_file(compiled["hostile_args-local"]).read_text()
+    # The hostile default is an escaped literal; the arguments are not in the DAG at all.
+    assert """Param(\n            'say "cheese" & {{ params.mode }} it\\'s $(date)',""" in text
+    assert "pwned" not in text
+    assert "template_fields = ()" in text
+    gpu = dag_file(compiled["gpu-kubernetes"]).read_text()
+    assert "template_fields = ()" in gpu
+    assert "{% raw %} stay text." in gpu  # the description, inside a string literal
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_python_literals_round_trip(text):
+    lit = af.py_str(text)
+    assert ast.literal_eval(lit) == text
+    assert "\n" not in lit and "\r" not in lit
+
+
+def test_literals_are_already_ruff_formatted(tmp_path):
+    samples = [
+        'it\'s "quoted"',
+        'a "b" c',
+        "x'y",
+        "tab\there",
+        "\x7f\u2028 ünï 日本",
+        "\\",
+        "",
+        "{{ ds }}",
+    ]
+    body = "".join(f"X{i} = {af.py_str(s)}\n" for i, s in enumerate(samples))
+    body += (
+        "Y = "
+        + af.py_literal({"kind": "datapath", "path": "a/b", "n": [1, 2.5, True, None]})
+        + "\n"
+    )
+    path = tmp_path / "lits.py"
+    path.write_text(body, encoding="utf-8")
+    fmt = subprocess.run(
+        [RUFF, "format", "--check", "--diff", "--config", CONFIG, str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_task_ids_are_sanitised_and_collisions_are_errors(tmp_path):
+    assert af.task_id("Train Model (v2)") == "train_model_v2"
+    assert af.task_id("class") == "class_step"
+    assert af.task_id("json") == "json_step"
+    assert af.task_id("3rd") == "s_3rd"
+    assert af.task_id("Ünïcødé ✓") == "unic_de"
+    assert af.task_id("日本").startswith("step_") and af.task_id("日本") != af.task_id("中国")
+    long = af.task_id("x" * 300)
+    assert len(long) <= af.TASK_ID_MAX and long == af.task_id("x" * 300)
+    source = """\
+from azureml.core import Workspace
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.steps import PythonScriptStep
+ws = Workspace.from_config()
+a = PythonScriptStep(name="Train Model", script_name="step.py", source_directory="src")
+b = PythonScriptStep(name="train-model", script_name="step.py", source_directory="src")
+Pipeline(workspace=ws, steps=[a, b])
+"""
+    p = write_pipeline(tmp_path / "clash", source)
+    proc = compile_to(p, tmp_path / "out")
+    assert proc.returncode == 2
+    assert "'train-model' and 'Train Model' both become 'train_model'" in proc.stderr
+    assert "pipeline.py:6:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "rec, cron",
+    [
+        (dict(frequency="Minute", interval=15), "*/15 * * * *"),
+        (dict(frequency="Hour", interval=1, minutes=[5]), "5 * * * *"),
+        (dict(frequency="Hour", interval=6, start_time="2026-03-01T00:20:00"), "20 */6 * * *"),
+        (dict(frequency="Day", interval=1, hours=[17, 9], minutes=[0]), "0 9,17 * * *"),
+        (dict(frequency="Day", interval=1, time_of_day="07:45"), "45 7 * * *"),
+        (
+            dict(
+                frequency="Week",
+                interval=1,
+                week_days=["Friday", "Monday"],
+                hours=[6],
+                minutes=[30],
+            ),
+            "30 6 * * mon,fri",
+        ),
+        (dict(frequency="Week", interval=1, start_time="2026-01-07T08:00:00"), "0 8 * * wed"),
+        (dict(frequency="Month", interval=1, start_time="2026-01-15T02:00:00"), "0 2 15 * *"),
+    ],
+)
+def test_recurrences_become_cron(rec, cron):
+    assert af.cron_of(Recurrence(**rec))[0] == cron
+
+
+def test_time_zones_and_schedule_code():
+    assert af.time_zone(None) == "UTC"
+    assert af.time_zone("W. Europe Standard Time") == "Europe/Berlin"
+    assert af.time_zone("America/Chicago") == "America/Chicago"
+    with pytest.raises(ValueError, match="unknown time zone"):
+        af.time_zone("Mars Standard Time")
+    assert af.cron_of(Recurrence(frequency="Week", interval=2))[1]  # approximation is noted
+
+
+def test_scheduled_and_triggered_dags(compiled):
+    gpu = dag_file(compiled["gpu-local"]).read_text()
+    assert 'schedule=CronTriggerTimetable("30 6 * * mon,thu", timezone="Europe/Berlin")' in gpu
+    assert 'start_date=pendulum.datetime(2026, 1, 5, 6, 30, 0, tz="Europe/Berlin")' in gpu
+    # The schedule's parameter values are the defaults scheduled runs get.
+    assert '"epochs": Param(\n            10,\n            type="integer",' in gpu
+    assert "execution_timeout=timedelta(seconds=3600)" in gpu
+    watch = dag_file(compiled["watch-local"]).read_text()
+    assert 'schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC")' in watch
+    assert "ShortCircuitOperator(" in watch and "datastore_changed_check >> [" in watch
+
+
+def test_compile_time_problems(tmp_path):
+    source = """\
+from azureml.core import Workspace
+from azureml.pipeline.core import Pipeline, PipelineParameter
+from azureml.pipeline.steps import PythonScriptStep
+ws = Workspace.from_config()
+r = PipelineParameter(name="regenerate_outputs", default_value=True)
+a = PythonScriptStep(name="a", script_name="step.py", source_directory="src", arguments=[r])
+Pipeline(workspace=ws, steps=[a])
+"""
+    p = write_pipeline(tmp_path / "p", source)
+    proc = compile_to(p, tmp_path / "out")
+    assert proc.returncode == 2, proc.stderr
+    assert "pipeline.py:5: parameter 'regenerate_outputs' clashes" in proc.stderr
+
+
+# ------------------------------------------------------------------------- real Airflow
+
+INSPECT = r"""
+import json, os, sys
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+from airflow.dag_processing.dagbag import DagBag
+from kubernetes.client import ApiClient
+
+report = {"import_errors": {}, "dags": {}}
+for folder in sys.argv[1:]:
+    bag = DagBag(dag_folder=folder, safe_mode=True)
+    report["import_errors"].update({f: str(e) for f, e in bag.import_errors.items()})
+    for dag_id, dag in bag.dags.items():
+        tasks = {}
+        for t in dag.tasks:
+            info = {
+                "type": type(t).__name__,
+                "bases": [c.__name__ for c in type(t).__mro__],
+                "step": getattr(t, "step", None),
+                "pool": t.pool,
+                "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule),
+                "upstream": sorted(t.upstream_task_ids),
+                "template_fields": list(t.template_fields),
+            }
+            if hasattr(t, "container_resources"):
+                res = t.container_resources
+                info.update(
+                    image=t.image, namespace=t.namespace,
+                    service_account=t.service_account_name, node_selector=t.node_selector,
+                    requests=res.requests if res else None, limits=res.limits if res else None,
+                )
+            tasks[t.task_id] = info
+        report["dags"][folder + "::" + dag_id] = {
+            "tasks": tasks,
+            "params": {k: dag.params.get_param(k).schema for k in dag.params},
+            "defaults": {k: dag.params[k] for k in dag.params},
+            "timetable": type(dag.timetable).__name__,
+        }
+# Parsing must not have imported mlpipe (the DAG files import it only inside tasks).
+report["mlpipe_imported_at_parse"] = any(m.split(".")[0] == "mlpipe" for m in sys.modules)
+
+# The kubernetes pod Airflow would create for the GPU step (arguments as set at run time).
+gpu_folder = [f for f in sys.argv[1:] if f.endswith("gpu-kubernetes")][0]
+bag = DagBag(dag_folder=gpu_folder)
+(dag,) = bag.dags.values()
+task = dag.get_task("train_gpu")
+context = {"params": {"epochs": 10, "regenerate_outputs": False}, "run_id": "manual__x"}
+task.arguments = task.pod_arguments(context, "/data/.mlpipe/bundles/h.json", "/data/.mlpipe/snapshots")
+pod = task.build_pod_request_obj(dry_run=True)
+report["gpu_pod"] = ApiClient().sanitize_for_serialization(pod)
+
+# The datastore-change trigger's check (it imports the mlpipe runtime when it runs).
+watch_folder = [f for f in sys.argv[1:] if f.endswith("watch-local")][0]
+bag = DagBag(dag_folder=watch_folder)
+(dag,) = bag.dags.values()
+check = dag.get_task("datastore_changed").python_callable
+
+class Run:
+    def __init__(self, run_type):
+        self.run_type = run_type
+
+def poll(run_type="scheduled"):
+    return check(run_id="r", dag_run=Run(run_type))
+
+incoming = os.path.join(os.path.dirname(watch_folder), "extra", "watch", "data", "incoming")
+seen = [poll()]  # first poll: records the state, runs nothing
+seen.append(poll())  # unchanged
+os.makedirs(incoming, exist_ok=True)
+with open(os.path.join(incoming, "new.csv"), "w") as fh:
+    fh.write("a,b\n1,2\n")
+seen.append(poll())  # changed
+seen.append(poll())  # unchanged again
+seen.append(poll("manual"))  # a manual run always runs
+report["watch_polls"] = seen
+print("REPORT " + json.dumps(report))
+"""
+
+
+@pytest.mark.integration
+def test_airflow_imports_every_dag(compiled):
+    from tests.targets.airflow import DRIVER
+
+    folders = [str(p) for p in compiled.values()]
+    env = DRIVER.env(Path(folders[0]))
+    proc = run_cmd([python_of("airflow"), "-c", INSPECT, *folders], env=env, timeout=600)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("REPORT ")]
+    assert proc.returncode == 0 and line, proc.stdout[-3000:] + proc.stderr[-5000:]
+    report = json.loads(line[0][len("REPORT ") :])
+    assert report["import_errors"] == {}
+    assert not report["mlpipe_imported_at_parse"]
+    # One DAG per compiled pipeline, one task per step.
+    assert len(report["dags"]) == len(folders)
+
+    def dag_of(name):
+        (found,) = [
+            v for k, v in report["dags"].items() if k.startswith(str(compiled[name]) + "::")
+        ]
+        return found
+
+    seed = dag_of("seed_pipeline-local")
+    assert set(seed["tasks"]) == {"prepare_py", "train_py", "compare", "iris_train"}
+    assert seed["tasks"]["compare"]["upstream"] == ["train_py"]
+    assert seed["tasks"]["compare"]["step"] == "compare"
+    assert seed["tasks"]["prepare_py"]["pool"] == "mlpipe_aml-compute"
+    assert seed["tasks"]["prepare_py"]["trigger_rule"] == "none_failed"
+    assert seed["tasks"]["prepare_py"]["template_fields"] == []
+    assert seed["params"]["epochs"]["type"] == "integer"
+    assert seed["params"]["learning_rate"]["type"] == "number"
+    assert seed["params"]["regenerate_outputs"]["type"] == "boolean"
+    assert seed["defaults"] == {"epochs": 40, "learning_rate": 0.5, "regenerate_outputs": False}
+    fan = dag_of("fanout_fanin-local")
+    assert {k: v["type"] for k, v in fan["params"].items()} == {
+        "epochs": "integer",
+        "lr": "number",
+        "mode": "string",
+        "shuffle": "boolean",
+        "regenerate_outputs": "boolean",
+    }
+    assert fan["tasks"]["merge"]["upstream"] == ["work_0", "work_1", "work_2", "work_3"]
+
+    # Kubernetes profile: a KubernetesPodOperator per step, resources from the vm size.
+    gpu = dag_of("gpu-kubernetes")
+    train = gpu["tasks"]["train_gpu"]
+    assert "KubernetesPodOperator" in train["bases"]
+    assert train["requests"] == {"cpu": "6", "memory": "112Gi"}
+    assert train["limits"] == {"memory": "112Gi", "nvidia.com/gpu": "1"}
+    assert train["image"] == "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
+    assert train["namespace"] == "ml-gpu" and train["service_account"] == "trainer"
+    assert gpu["tasks"]["prep_data"]["image"] == "registry.example.com/mlpipe-runtime:1.0"
+    assert gpu["tasks"]["prep_data"]["namespace"] == "ml"
+    assert gpu["timetable"] == "CronTriggerTimetable"
+    pod = report["gpu_pod"]
+    container = pod["spec"]["containers"][0]
+    assert container["resources"] == {
+        "limits": {"memory": "112Gi", "nvidia.com/gpu": "1"},
+        "requests": {"cpu": "6", "memory": "112Gi"},
+    }
+    assert container["command"] == ["python", "-m", "mlpipe.runtime"]
+    args = container["args"]
+    assert args[:2] == ["run-step", "--ir"] and args[args.index("--step") + 1] == "Train-GPU"
+    assert json.loads(args[args.index("--params-json") + 1]) == {"epochs": 10}
+    assert args[args.index("--run-id") + 1] == "manual__x"
+    assert pod["spec"]["nodeSelector"] == {"accelerator": "nvidia-tesla-v100"}
+    assert pod["spec"]["tolerations"] == [
+        {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
+    ]
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["spec"]["serviceAccountName"] == "trainer"
+    assert {"name": "OMP_NUM_THREADS", "value": "6"} in container["env"]
+    assert report["watch_polls"] == [False, False, True, False, True]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert str(compiled["gpu-kubernetes"].parent / "extra" / "gpu" / "data") in mounts
+
+
+@pytest.mark.integration
+def test_pools_import_and_conf_type_checks(compiled, tmp_path):
+    from tests.targets.airflow import AIRFLOW, DRIVER
+
+    out = compiled["seed_pipeline-local"]
+    env = DRIVER.env(out)
+    proc = run_cmd(
+        [AIRFLOW, "pools", "import", str(out / "Compare_Models_Exp.pools.json")], env=env
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Uploaded 1 pool(s)" in proc.stdout
+    # `mlpipe verify` loads the folder with Airflow's DagBag (backend.verify_code()).
+    proc = run_cmd(
+        [MLPIPE, "verify", str(out), "--target", "airflow", "--python", python_of("airflow")],
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # A wrong type is refused by Airflow's own Param validation, before anything runs (the real
+    # `airflow dags test --conf` command line).
+    code, log = DRIVER.test_dag(out, {"epochs": "five"}, cli=True)
+    assert code != 0
+    assert "'five' is not of type 'integer'" in log
+    assert "[DAG TEST] starting task_id" not in log
+
+
+@pytest.mark.integration
+def test_a_reused_step_is_skipped_and_its_downstream_runs(pipeline_copy, tmp_path):
+    from tests.targets.airflow import DRIVER
+
+    p = pipeline_copy("chain_closure")
+    out = tmp_path / "out"
+    first = DRIVER.run(p, out)
+    assert first.ok, first.log
+    second = DRIVER.run(p, out)
+    assert second.ok, second.log
+    assert "Skipping task." in second.log and "mlpipe reused step 'a' from run" in second.log
+    # Every step was reused: all four tasks skipped, the DAG run still succeeded.
+    assert second.log.count("new_state=skipped") == 4
+    assert "DagRun Finished" in second.log and "state=success" in second.log
+    assert "mlpipe: step 'd' reused from run " + first.run_id in second.log
