@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import types
 
 # The kfp SDK release whose compiler output this backend reproduces (and whose executor the pods
 # run: `kfp.dsl.executor_main`). The spec format is the one kfp-pipeline-spec 2.17 defines.
@@ -49,60 +47,13 @@ _pb2 = None
 
 
 def pb2():
-    """`kfp.pipeline_spec.pipeline_spec_pb2`, imported on first use.
-
-    kfp-pipeline-spec 2.17 imports `google.rpc.status_pb2` without declaring googleapis-common-protos
-    as a dependency. When that package is absent, the one message the spec uses from it
-    (`google.rpc.Status`, three fields) is registered here, so compiling needs nothing else.
-    """
+    """`kfp.pipeline_spec.pipeline_spec_pb2`, imported on first use (protobuf import is not free)."""
     global _pb2
     if _pb2 is None:
-        try:
-            import google.rpc.status_pb2  # noqa: F401
-        except ImportError:
-            _register_rpc_status()
         from kfp.pipeline_spec import pipeline_spec_pb2
 
         _pb2 = pipeline_spec_pb2
     return _pb2
-
-
-def _register_rpc_status() -> None:
-    from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
-
-    pool = descriptor_pool.Default()
-    try:
-        fdesc = pool.FindFileByName("google/rpc/status.proto")
-    except KeyError:
-        field = descriptor_pb2.FieldDescriptorProto
-        proto = descriptor_pb2.FileDescriptorProto(
-            name="google/rpc/status.proto",
-            package="google.rpc",
-            syntax="proto3",
-            dependency=[any_pb2.DESCRIPTOR.name],
-        )
-        msg = proto.message_type.add(name="Status")
-        msg.field.add(name="code", number=1, type=field.TYPE_INT32, json_name="code")
-        msg.field.add(name="message", number=2, type=field.TYPE_STRING, json_name="message")
-        msg.field.add(
-            name="details",
-            number=3,
-            type=field.TYPE_MESSAGE,
-            label=field.LABEL_REPEATED,
-            type_name=".google.protobuf.Any",
-            json_name="details",
-        )
-        fdesc = pool.Add(proto)
-    module = types.ModuleType("google.rpc.status_pb2")
-    module.DESCRIPTOR = fdesc
-    module.Status = message_factory.GetMessageClass(fdesc.message_types_by_name["Status"])
-    package = sys.modules.get("google.rpc")
-    if package is None:
-        package = types.ModuleType("google.rpc")
-        package.__path__ = []
-        sys.modules["google.rpc"] = package
-    package.status_pb2 = module
-    sys.modules["google.rpc.status_pb2"] = module
 
 
 # ------------------------------------------------------------------------------------ resources
