@@ -364,17 +364,21 @@ def time_zone(name: str | None) -> str:
 
 
 def _start(rec: Recurrence) -> datetime | None:
+    """start_time as a wall-clock time in the schedule's time zone (a naive time is read in it)."""
     if not rec.start_time:
         return None
     text = rec.start_time.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:
-        return datetime.fromisoformat(text)
+        start = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(
             f"start_time {rec.start_time!r} is not an ISO date-time (2026-01-31T09:30:00)"
         ) from exc
+    if start.tzinfo is not None:
+        start = start.astimezone(ZoneInfo(time_zone(rec.time_zone))).replace(tzinfo=None)
+    return start
 
 
 def _field(values: list[int]) -> str:
@@ -440,24 +444,9 @@ def schedule_code(pipeline: PipelineIR) -> ScheduleCode:
         start = _start(rec)
         if start is not None:
             out.uses_pendulum = True
-            args = [start.year, start.month, start.day, start.hour, start.minute, start.second]
-            zone = tz
-            if start.tzinfo is not None:
-                offset = start.utcoffset()
-                if offset is not None and offset.total_seconds() == 0:
-                    zone = "UTC"
-                else:
-                    start = start.astimezone(ZoneInfo(tz))
-                    args = [
-                        start.year,
-                        start.month,
-                        start.day,
-                        start.hour,
-                        start.minute,
-                        start.second,
-                    ]
+            parts = [start.year, start.month, start.day, start.hour, start.minute, start.second]
             out.start_date = (
-                f"pendulum.datetime({', '.join(str(a) for a in args)}, tz={py_str(zone)})"
+                f"pendulum.datetime({', '.join(str(a) for a in parts)}, tz={py_str(tz)})"
             )
         return out
     trig = sched.datastore_trigger

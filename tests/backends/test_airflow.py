@@ -612,3 +612,27 @@ def test_a_reused_step_is_skipped_and_its_downstream_runs(pipeline_copy, tmp_pat
     assert second.log.count("new_state=skipped") == 4
     assert "DagRun Finished" in second.log and "state=success" in second.log
     assert "mlpipe: step 'd' reused from run " + first.run_id in second.log
+
+
+def test_schedule_code_details():
+    from mlpipe.ir import DatastoreTrigger, PipelineIR, Schedule
+
+    def code(**kw):
+        return af.schedule_code(
+            PipelineIR(name="p", source_file="p.py", schedules=[Schedule(name="s", **kw)])
+        )
+
+    rec = Recurrence(
+        frequency="Day", interval=1, start_time="2026-02-01T08:00:00+01:00", time_zone="UTC"
+    )
+    out = code(recurrence=rec, active=False)
+    assert out.paused and out.schedule == 'CronTriggerTimetable("0 7 * * *", timezone="UTC")'
+    assert out.start_date == 'pendulum.datetime(2026, 2, 1, 7, 0, 0, tz="UTC")'
+    trig = code(
+        datastore_trigger=DatastoreTrigger(
+            datastore="workspaceblobstore", polling_interval_minutes=120
+        )
+    )
+    assert trig.schedule == 'CronTriggerTimetable("0 */2 * * *", timezone="UTC")'
+    assert trig.watch == {"datastore": "workspaceblobstore", "path": ""}
+    assert af.schedule_code(PipelineIR(name="p", source_file="p.py")).schedule == "None"
