@@ -556,10 +556,13 @@ def test_airflow_imports_every_dag(compiled):
         "requests": {"cpu": "6", "memory": "112Gi"},
     }
     assert container["command"] == ["python", "-m", "mlpipe.runtime"]
-    args = container["args"]
-    assert args[:2] == ["run-step", "--ir"] and args[args.index("--step") + 1] == "Train-GPU"
-    assert json.loads(args[args.index("--params-json") + 1]) == {"epochs": 10}
-    assert args[args.index("--run-id") + 1] == "manual__x"
+    args = dict(a.split("=", 1) for a in container["args"][1:])
+    assert container["args"][0] == "run-step"
+    assert args["--ir"] == "/data/.mlpipe/bundles/h.json" and args["--step"] == "Train-GPU"
+    assert json.loads(args["--params-json"]) == {"epochs": 10}
+    assert args["--run-id"] == "manual__x"
+    assert args["--snapshots"] == "/data/.mlpipe/snapshots"
+    assert args["--result-file"] == "/airflow/xcom/return.json"
     assert pod["spec"]["nodeSelector"] == {"accelerator": "nvidia-tesla-v100"}
     assert pod["spec"]["tolerations"] == [
         {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
