@@ -45,7 +45,7 @@ from ..ir import (
     Schedule,
     Step,
 )
-from .base import Artifact, Backend, CompileContext, identifier, unique_names
+from .base import Artifact, Backend, CompileContext, file_stem, identifier, unique_names
 
 TEMPLATE = "airflow_dag.py.j2"
 REGENERATE = "regenerate_outputs"
@@ -943,10 +943,11 @@ class AirflowBackend(Backend):
             volumes=volumes,
             regenerate_default=repr(regenerate_default),
         )
-        artifacts = [Artifact(f"{did}.py", source.encode("utf-8"))]
+        stem = file_stem(did)
+        artifacts = [Artifact(f"{stem}.py", source.encode("utf-8"))]
         if pools:
             body = json.dumps(dict(sorted(pools.items())), indent=2, sort_keys=True) + "\n"
-            artifacts.append(Artifact(f"{did}.pools.json", body.encode("utf-8")))
+            artifacts.append(Artifact(f"{stem}.pools.json", body.encode("utf-8")))
         return artifacts
 
     # ------------------------------------------------------------------------------ verify

@@ -26,6 +26,9 @@ from ..ir import PipelineIR
 from ..snapshot import pack
 
 BUNDLE_DIR = ".mlpipe"
+# File names made from pipeline names stay well under the usual 255-byte limit, leaving room for
+# suffixes (`.deploy.yaml`) and the temp-file name atomic_write uses.
+FILE_STEM_MAX = 120
 MANIFEST = f"{BUNDLE_DIR}/manifest.json"
 
 
@@ -45,6 +48,13 @@ class CompileContext:
     bundle_path: str
     ir_hash: str
     snapshot_bytes: dict[str, bytes] = field(default_factory=dict)
+    # What the backend could only approximate (a schedule cron cannot express...): shown to the
+    # user as `file:line: warning: ...` after compiling.
+    warnings: list[Problem] = field(default_factory=list)
+
+    def warn(self, origin, message: str) -> None:
+        file = origin.file if origin is not None else "pipeline"
+        self.warnings.append(Problem(file, origin.line if origin is not None else None, message))
 
 
 class Backend:
@@ -128,11 +138,12 @@ def compile_pipelines(
                     )
                 )
             packed[step.snapshot.hash] = data
+    warnings: list[Problem] = []
     for p in pipelines:
         snaps = {
             s.snapshot.hash: f"{BUNDLE_DIR}/snapshots/{s.snapshot.hash}.tar.gz" for s in p.steps
         }
-        bundle_path = f"{BUNDLE_DIR}/{p.name}.json"
+        bundle_path = f"{BUNDLE_DIR}/{file_stem(p.name)}.json"
         ctx = CompileContext(
             profile=profile,
             pipeline_dir=pipeline_dir,
@@ -145,7 +156,9 @@ def compile_pipelines(
             artifacts[bundle_path] = bundle_json(p)
             for h, rel in snaps.items():
                 artifacts[rel] = packed[h]
-        for art in backend.render(p, ctx):
+        rendered = backend.render(p, ctx)
+        warnings.extend(ctx.warnings)
+        for art in rendered:
             if art.path in artifacts and artifacts[art.path] != art.content:
                 raise MlpipeError(
                     f"two pipelines would write {art.path}: give them different names"
@@ -159,7 +172,9 @@ def compile_pipelines(
             rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(artifacts.items())
         },
     }
-    return write_artifacts(out_dir, artifacts, source_key or "", entry)
+    result = write_artifacts(out_dir, artifacts, source_key or "", entry)
+    result.warnings = warnings
+    return result
 
 
 # -------------------------------------------------------------------------------------- writing
@@ -168,7 +183,10 @@ def compile_pipelines(
 def atomic_write(path: Path, content: bytes) -> None:
     """Write via a temp file in the same folder + rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.mlpipe-tmp-{os.getpid()}"
+    tmp = (
+        path.parent
+        / f".mlpipe-tmp-{os.getpid()}-{hashlib.sha256(path.name.encode()).hexdigest()[:12]}"
+    )
     try:
         with open(tmp, "wb") as fh:
             fh.write(content)
@@ -268,6 +286,12 @@ def unique_names(items: list[tuple[str, str]], sanitize, what: str, file: str) -
     if problems:
         raise MlpipeError(problems)
     return out
+
+
+def file_stem(name: str) -> str:
+    """A file name (without extension) for a pipeline: safe characters, bounded length, and a
+    short hash of the original when it had to change."""
+    return identifier(name, max_len=FILE_STEM_MAX, allowed=r"A-Za-z0-9_.\-")
 
 
 def identifier(

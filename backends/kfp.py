@@ -35,7 +35,7 @@ from ..ir import (
     Step,
 )
 from . import kfp_spec as spec
-from .base import Artifact, Backend, CompileContext, identifier
+from .base import Artifact, Backend, CompileContext, file_stem, identifier
 from .kfp_executor import encode
 
 DEFAULT_IMAGE = "python:3.11-slim"
@@ -172,10 +172,6 @@ def parameter_input(name: str) -> str:
     """A pipeline parameter's KFP input name: the IR name when it is a Python identifier."""
     out = identifier(name, max_len=100)
     return f"{out}_" if keyword.iskeyword(out) else out
-
-
-def file_stem(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "pipeline"
 
 
 def task_names(pipeline: PipelineIR) -> dict[str, str]:

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 
+from . import store
 from .params import ParameterError
 from .step import RunContext, StepInvocationError, compute_fingerprint, run_step
 from .store import write_json_atomic
@@ -66,9 +67,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_ir(path: str) -> dict:
+    """The IR bundle from a local path or, for pods reading it from the datastore, an fsspec URL."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        if store.is_local(path):
+            with open(store.local_path(path), encoding="utf-8") as fh:
+                doc = json.load(fh)
+        else:
+            data = store.read_bytes(path)
+            if data is None:
+                raise _UsageError(f"cannot read --ir {path}: not found")
+            doc = json.loads(data.decode("utf-8"))
     except OSError as exc:
         raise _UsageError(f"cannot read --ir {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
@@ -89,8 +97,10 @@ def _context(args) -> tuple[dict, RunContext]:
     if not isinstance(params, dict):
         raise _UsageError("--params-json must be a JSON object {name: value}")
     snapshots = args.snapshots
-    if snapshots is None:
-        candidate = os.path.join(os.path.dirname(os.path.abspath(args.ir)), "snapshots")
+    if snapshots is None and store.is_local(args.ir):
+        candidate = os.path.join(
+            os.path.dirname(os.path.abspath(store.local_path(args.ir))), "snapshots"
+        )
         snapshots = candidate if os.path.isdir(candidate) else None
     ctx = RunContext(
         run_id=args.run_id,
