@@ -1,0 +1,869 @@
+"""The Prefect 3 backend: a flow file with one task per step, plus a `prefect.yaml` deployment.
+
+What `mlpipe compile FILE --target prefect -o OUT [--profile local|kubernetes]` writes:
+
+    OUT/<pipeline>_flow.py                        one @task per step, a @flow with typed parameters
+    OUT/prefect.yaml                              deployments (+ schedules) for `prefect deploy --all`
+    OUT/mlpipe-kubernetes-job-template.json       kubernetes profile: the work pool's base job template
+    OUT/.mlpipe/...                               the IR bundle and source snapshots (shared base)
+
+Every task runs its step through the mlpipe step runtime (`python -m mlpipe.runtime run-step`), so
+data staging, reuse decisions and arguments are the runtime's, the same as on every other target.
+The generated module imports only Prefect and the standard library. See docs/prefect.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import keyword
+import re
+import unicodedata
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from ..errors import MlpipeError, Problem
+from ..ir import (
+    Compute,
+    DataPath,
+    Dataset,
+    KubernetesPlacement,
+    PipelineIR,
+    Recurrence,
+    Step,
+)
+from .base import Artifact, Backend, CompileContext, identifier, unique_names
+
+PREFECT_VERSION = "3.9.1"
+LINE_LENGTH = 100  # the repository's ruff line length: generated code must pass `ruff format`
+
+FLOW_TEMPLATE = "prefect_flow.py.j2"
+YAML_TEMPLATE = "prefect_yaml.j2"
+JOB_TEMPLATE = "prefect_kubernetes_job_template.json.j2"
+JOB_TEMPLATE_FILE = "mlpipe-kubernetes-job-template.json"
+
+# Work pools the deployments name (override with `prefect deploy --pool NAME`).
+WORK_POOLS = {"local": "mlpipe-process", "kubernetes": "mlpipe-kubernetes"}
+# Where the kubernetes profile's image holds the compiled folder (the deployments' pull step).
+KUBERNETES_WORKDIR = "/opt/prefect/mlpipe"
+# Used when neither mlpipe.yaml nor the environment names an image: it has Prefect, not mlpipe.
+DEFAULT_IMAGE = f"prefecthq/prefect:{PREFECT_VERSION}-python3.11"
+# Kubernetes' extended resource name for the catalogue's (NVIDIA) GPUs.
+GPU_RESOURCE = "nvidia.com/gpu"
+# Prefix of the task tags that carry a compute target's max_nodes as a Prefect concurrency limit.
+COMPUTE_TAG = "mlpipe-compute"
+# Deployment name of the step flow for steps without a compute target (kubernetes profile).
+NO_COMPUTE = "no-compute"
+
+# IR parameter type -> flow parameter annotation. Data parameters (DataPath / dataset) take a
+# `datastore/path`, a URL or a JSON object; None keeps the pipeline's default.
+PYTHON_TYPES = {
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "string": "str",
+    "datapath": "str | None",
+    "dataset": "str | None",
+}
+
+# Names the generated module defines or imports: step functions never take them.
+RESERVED = {
+    "BUNDLE",
+    "COMPUTE_LIMITS",
+    "EXPERIMENT",
+    "HERE",
+    "Completed",
+    "Failed",
+    "NO_CACHE",
+    "ObjectNotFound",
+    "Path",
+    "State",
+    "deque",
+    "flow",
+    "flow_run",
+    "get_client",
+    "get_run_logger",
+    "json",
+    "os",
+    "params",
+    "regenerate_outputs",
+    "run_deployment",
+    "subprocess",
+    "sys",
+    "task",
+    "tempfile",
+}
+
+# ScheduleRecurrence frequency -> (seconds of one unit or None, RRULE FREQ).
+FREQUENCIES = {
+    "Minute": (60, "MINUTELY"),
+    "Hour": (3600, "HOURLY"),
+    "Day": (86400, "DAILY"),
+    "Week": (604800, "WEEKLY"),
+    "Month": (None, "MONTHLY"),
+}
+WEEK_DAYS = {
+    "monday": ("MON", "MO"),
+    "tuesday": ("TUE", "TU"),
+    "wednesday": ("WED", "WE"),
+    "thursday": ("THU", "TH"),
+    "friday": ("FRI", "FR"),
+    "saturday": ("SAT", "SA"),
+    "sunday": ("SUN", "SU"),
+}
+# Azure (Windows) time zone names users copy from v1 samples -> IANA names Prefect understands.
+WINDOWS_TIME_ZONES = {
+    "UTC": "UTC",
+    "Coordinated Universal Time": "UTC",
+    "GMT Standard Time": "Europe/London",
+    "Greenwich Standard Time": "Atlantic/Reykjavik",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "Central Europe Standard Time": "Europe/Budapest",
+    "Romance Standard Time": "Europe/Paris",
+    "Central European Standard Time": "Europe/Warsaw",
+    "E. Europe Standard Time": "Europe/Chisinau",
+    "FLE Standard Time": "Europe/Kiev",
+    "Russian Standard Time": "Europe/Moscow",
+    "India Standard Time": "Asia/Kolkata",
+    "China Standard Time": "Asia/Shanghai",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "Korea Standard Time": "Asia/Seoul",
+    "Singapore Standard Time": "Asia/Singapore",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+    "Eastern Standard Time": "America/New_York",
+    "Central Standard Time": "America/Chicago",
+    "Mountain Standard Time": "America/Denver",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "Alaskan Standard Time": "America/Anchorage",
+    "Hawaiian Standard Time": "Pacific/Honolulu",
+    "E. South America Standard Time": "America/Sao_Paulo",
+}
+
+
+# ------------------------------------------------------------------------- python literals
+
+
+def py_str(text: str) -> str:
+    """A Python string literal for `text` in the form `ruff format` keeps: double quotes unless
+    the text holds more double than single quotes; escapes only where needed."""
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == quote:
+            out.append("\\" + quote)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif not ch.isprintable():
+            code = ord(ch)
+            if code <= 0xFF:
+                out.append(f"\\x{code:02x}")
+            elif code <= 0xFFFF:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return quote + "".join(out) + quote
+
+
+def py_float(value: float) -> str:
+    text = repr(float(value))
+    return text.replace("e+", "e")  # ruff writes exponents without '+'
+
+
+def py_literal(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return py_float(value)
+    if isinstance(value, str):
+        return py_str(value)
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def text_width(text: str) -> int:
+    """Display width as ruff counts it: East Asian wide characters take two columns."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+@dataclass
+class Code:
+    """A bracketed expression `head(items)` / `[items]` / `{items}` laid out the way ruff keeps
+    it: on one line when it fits, else one item per line with a trailing comma."""
+
+    head: str
+    items: list  # str or Code (or (prefix, Code) pairs for `key=` / `"key": ` items)
+    open: str = "("
+    close: str = ")"
+    force_explode: bool = False
+
+    def flat(self) -> str:
+        return self.head + self.open + ", ".join(_flat(i) for i in self.items) + self.close
+
+    def render(self, indent: int, prefix: str = "", suffix: str = "") -> str:
+        """Lines (joined) starting at column `indent` after `prefix`, followed by `suffix`."""
+        flat = self.flat()
+        line = " " * indent + prefix + flat + suffix
+        if not self.force_explode and (not self.items or text_width(line) <= LINE_LENGTH):
+            return line
+        inner = indent + 4
+        lines = [" " * indent + prefix + self.head + self.open]
+        for item in self.items:
+            lines.append(_render_item(item, inner) + ",")
+        lines.append(" " * indent + self.close + suffix)
+        return "\n".join(lines)
+
+
+def _flat(item) -> str:
+    if isinstance(item, Code):
+        return item.flat()
+    if isinstance(item, tuple):
+        return item[0] + _flat(item[1])
+    return item
+
+
+def _render_item(item, indent: int) -> str:
+    if isinstance(item, Code):
+        return item.render(indent)
+    if isinstance(item, tuple):
+        prefix, value = item
+        if isinstance(value, Code):
+            return value.render(indent, prefix=prefix)
+        return " " * indent + prefix + value
+    return " " * indent + item
+
+
+def dict_code(mapping: dict, head: str = "", force_explode: bool = False) -> Code:
+    items = [(py_str(str(k)) + ": ", _value_code(v)) for k, v in mapping.items()]
+    return Code(head, items, "{", "}", force_explode)
+
+
+def _value_code(value):
+    if isinstance(value, dict):
+        return dict_code(value)
+    if isinstance(value, list):
+        return Code("", [_value_code(v) for v in value], "[", "]")
+    return py_literal(value)
+
+
+def docstring(text: str, indent: int) -> tuple[str, str]:
+    """A docstring `ruff format` leaves alone, and the text `inspect.getdoc` will read from it."""
+    lines = []
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        clean = "".join(ch if ch.isprintable() else " " for ch in raw).strip()
+        clean = clean.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+        lines.append(clean)
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines:
+        lines = ["(no description)"]
+    if lines[0].startswith('"'):
+        lines[0] = "\\" + lines[0]  # `""""x` would end the opening quotes early
+    if len(lines) == 1 and lines[0].endswith('"') and not lines[0].endswith('\\"'):
+        lines[0] = lines[0][:-1] + '\\"'  # `x""""` would close early
+    pad = " " * indent
+    if len(lines) == 1:
+        code = f'{pad}"""{lines[0]}"""'
+    else:
+        body = "\n".join((pad + line) if line else "" for line in lines[1:])
+        code = f'{pad}"""{lines[0]}\n{body}\n{pad}"""'
+    # What Prefect will read: the literal as Python evaluates it, cleaned like inspect.getdoc.
+    return code, inspect.cleandoc(ast.literal_eval(code.strip()))
+
+
+def comment_text(text: str) -> str:
+    """User text for a `#` comment: one line, printable."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+# ---------------------------------------------------------------------------------- model
+
+
+@dataclass
+class FlowParam:
+    name: str  # the IR's name
+    arg: str  # the Python argument
+    annotation: str
+    default: str  # Python literal
+
+    @property
+    def signature(self) -> str:
+        return f"{self.arg}: {self.annotation} = {self.default}"
+
+
+@dataclass
+class StepModel:
+    name: str
+    func: str
+    decorator: str
+    docstring: str
+    call: str  # the task body's return expression
+    submit: str  # the statement in the flow body
+    future: str
+
+
+@dataclass
+class PipelineModel:
+    ir: PipelineIR
+    profile: str
+    module: str  # file name without .py
+    flow_func: str
+    flow_name: str
+    params: list[FlowParam]
+    steps: list[StepModel] = field(default_factory=list)
+    limits: dict[str, int] = field(default_factory=dict)
+    step_flow_func: str = ""
+    step_flow_name: str = ""
+    step_flow_decorator: str = ""
+    flow_decorator: str = ""
+    flow_docstring: str = ""
+    params_code: str = ""
+    return_code: str = ""
+    deployments: list[dict] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+    experiment: str | None = None
+
+
+def _placement(pipeline: PipelineIR, compute: Compute | None) -> KubernetesPlacement:
+    """The compute target's Kubernetes placement over the workspace defaults."""
+    base = pipeline.kubernetes
+    own = compute.kubernetes if compute is not None else KubernetesPlacement()
+    return KubernetesPlacement(
+        default_image=own.default_image or base.default_image,
+        namespace=own.namespace or base.namespace,
+        service_account=own.service_account or base.service_account,
+        node_selector={**base.node_selector, **own.node_selector},
+        tolerations=own.tolerations or base.tolerations,
+        image_pull_secrets=own.image_pull_secrets or base.image_pull_secrets,
+    )
+
+
+def cpu_quantity(cpu: float) -> str:
+    if float(cpu).is_integer():
+        return str(int(cpu))
+    return f"{round(cpu * 1000)}m"
+
+
+def memory_quantity(gib: float) -> str:
+    if float(gib).is_integer():
+        return f"{int(gib)}Gi"
+    return f"{round(gib * 1024)}Mi"
+
+
+def step_image(pipeline: PipelineIR, step: Step) -> str:
+    """A step's image in the kubernetes profile.
+
+    Prefect's Kubernetes worker starts every job with `prefect flow-run execute`, so the image must
+    hold Prefect and mlpipe: an Environment's own image (`from_docker_image`, `docker.base_image`)
+    is used as given; curated environments map to plain Python images, so those steps use the
+    workspace image (mlpipe.yaml `kubernetes.default_image`, per compute or workspace-wide) and the
+    runtime installs the environment's packages in the pod.
+    """
+    own = _own_image(pipeline, step)
+    return own or compute_image(pipeline, _compute_of(pipeline, step))
+
+
+def _own_image(pipeline: PipelineIR, step: Step) -> str | None:
+    """The image the step's Environment names itself (not a curated environment's stand-in)."""
+    if step.environment:
+        env = pipeline.environment(step.environment)
+        if env.docker_image and not env.curated:
+            return env.docker_image
+    return None
+
+
+def compute_image(pipeline: PipelineIR, compute: Compute | None) -> str:
+    return _placement(pipeline, compute).default_image or DEFAULT_IMAGE
+
+
+def _compute_of(pipeline: PipelineIR, step: Step) -> Compute | None:
+    if not step.compute:
+        return None
+    try:
+        return pipeline.compute(step.compute)
+    except KeyError:
+        return None
+
+
+def job_variables(pipeline: PipelineIR, compute: Compute | None) -> dict:
+    """Work-pool job variables (see the base job template) for steps on `compute`."""
+    placement = _placement(pipeline, compute)
+    out: dict = {"image": placement.default_image or DEFAULT_IMAGE}
+    if placement.namespace:
+        out["namespace"] = placement.namespace
+    if placement.service_account:
+        out["service_account_name"] = placement.service_account
+    if compute is not None:
+        if compute.cpu:
+            out["cpu_request"] = cpu_quantity(compute.cpu)
+        if compute.memory_gib:
+            out["memory_request"] = memory_quantity(compute.memory_gib)
+            out["memory_limit"] = memory_quantity(compute.memory_gib)
+        if compute.gpu_count:
+            out["gpu_count"] = compute.gpu_count
+    if placement.node_selector:
+        out["node_selector"] = dict(sorted(placement.node_selector.items()))
+    if placement.tolerations:
+        out["tolerations"] = [dict(t) for t in placement.tolerations]
+    if placement.image_pull_secrets:
+        out["image_pull_secrets"] = [{"name": s} for s in placement.image_pull_secrets]
+    return out
+
+
+# ------------------------------------------------------------------------------ schedules
+
+
+def time_zone(name: str | None) -> str:
+    if not name:
+        return "UTC"
+    return WINDOWS_TIME_ZONES.get(name, name)
+
+
+def _valid_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+        return True
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+def _start(rec: Recurrence) -> datetime | None:
+    if not rec.start_time:
+        return None
+    try:
+        return datetime.fromisoformat(rec.start_time)
+    except ValueError:
+        return None
+
+
+def _times(rec: Recurrence) -> tuple[list[int], list[int]]:
+    hours, minutes = list(rec.hours), list(rec.minutes)
+    if rec.time_of_day:
+        hh, _, mm = rec.time_of_day.partition(":")
+        hours, minutes = [int(hh)], [int(mm or 0)]
+    return hours, minutes
+
+
+def schedule_entry(rec: Recurrence) -> dict:
+    """A prefect.yaml schedule (interval, cron or rrule, with its time zone) for a recurrence."""
+    tz = time_zone(rec.time_zone)
+    unit, freq = FREQUENCIES[rec.frequency]
+    hours, minutes = _times(rec)
+    days = [WEEK_DAYS[d.lower()] for d in rec.week_days]
+    start = _start(rec)
+    if rec.frequency in ("Day", "Week") and (hours or minutes or days):
+        # Times of day given: v1 runs at those times; missing parts come from the start time.
+        if not hours:
+            hours = [start.hour if start else 0]
+        if not minutes:
+            minutes = [start.minute if start else 0]
+        if rec.frequency == "Week" and not days and start is not None:
+            days = [list(WEEK_DAYS.values())[start.weekday()]]
+        if rec.interval == 1:
+            dow = ",".join(d[0] for d in days) if days else "*"
+            cron = f"{','.join(map(str, sorted(minutes)))} {','.join(map(str, sorted(hours)))} * * {dow}"
+            return {"cron": cron, "timezone": tz}
+        rule = f"FREQ={freq};INTERVAL={rec.interval}"
+        if days:
+            rule += ";BYDAY=" + ",".join(d[1] for d in days)
+        rule += ";BYHOUR=" + ",".join(map(str, sorted(hours)))
+        rule += ";BYMINUTE=" + ",".join(map(str, sorted(minutes))) + ";BYSECOND=0"
+        return {"rrule": _with_dtstart(rule, start), "timezone": tz}
+    if unit is None:  # months have no fixed length: a calendar rule
+        return {
+            "rrule": _with_dtstart(f"FREQ={freq};INTERVAL={rec.interval}", start),
+            "timezone": tz,
+        }
+    entry: dict = {"interval": rec.interval * unit}
+    if start is not None:
+        entry["anchor_date"] = start.replace(tzinfo=None).isoformat()
+    entry["timezone"] = tz
+    return entry
+
+
+def _with_dtstart(rule: str, start: datetime | None) -> str:
+    if start is None:
+        return rule
+    return f"DTSTART:{start.replace(tzinfo=None).strftime('%Y%m%dT%H%M%S')}\nRRULE:{rule}"
+
+
+# ------------------------------------------------------------------------------- backend
+
+
+@lru_cache(maxsize=1)
+def _jinja():
+    import jinja2
+
+    def loader(name):
+        return resources.files("mlpipe.templates").joinpath(name).read_text(encoding="utf-8")
+
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(loader),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["py"] = py_literal
+    env.filters["comment"] = comment_text
+    env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
+    env.filters["yaml"] = _yaml_block
+    return env
+
+
+def _yaml_block(value, indent: int = 0) -> str:
+    text = yaml.safe_dump(
+        value, sort_keys=False, allow_unicode=True, default_flow_style=False, width=4096
+    )
+    pad = " " * indent
+    return "\n".join((pad + line) if line else line for line in text.rstrip("\n").split("\n"))
+
+
+class PrefectBackend(Backend):
+    name = "prefect"
+    profiles = ("local", "kubernetes")
+    default_profile = "local"
+
+    def __init__(self):
+        # Every pipeline of the compile, in order: they share one prefect.yaml (see render).
+        self._pipelines: list[PipelineIR] = []
+
+    # ------------------------------------------------------------------------------ check
+    def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
+        self._pipelines = [p for p in self._pipelines if p.name != pipeline.name] + [pipeline]
+        problems: list[Problem] = []
+        try:
+            self._names(pipeline)
+        except MlpipeError as exc:
+            problems.extend(exc.problems)
+        for sched in pipeline.schedules:
+            where = _where(pipeline, sched.origin)
+            rec = sched.recurrence
+            if rec is not None:
+                tz = time_zone(rec.time_zone)
+                if not _valid_zone(tz):
+                    problems.append(
+                        Problem(
+                            *where,
+                            f"schedule {sched.name!r}: unknown time zone {rec.time_zone!r}; use "
+                            "an IANA name such as 'Europe/Berlin' or a TimeZone constant",
+                        )
+                    )
+                bad_days = [d for d in rec.week_days if d.lower() not in WEEK_DAYS]
+                if bad_days:
+                    problems.append(
+                        Problem(
+                            *where,
+                            f"schedule {sched.name!r}: unknown week day(s) {', '.join(bad_days)}",
+                        )
+                    )
+            unknown = sorted(set(sched.pipeline_parameters) - {p.name for p in pipeline.parameters})
+            if unknown:
+                problems.append(
+                    Problem(
+                        *where,
+                        f"schedule {sched.name!r} sets unknown pipeline parameter(s) "
+                        f"{', '.join(map(repr, unknown))}",
+                    )
+                )
+        return problems
+
+    def _names(self, pipeline: PipelineIR) -> tuple[dict[str, str], dict[str, str]]:
+        """Python names of the parameters and of the step functions (collisions are errors)."""
+
+        def line(origin) -> str:
+            return str(origin.line) if origin else ""
+
+        flow_func = _python_name(pipeline.name)
+        params = unique_names(
+            [(p.name, line(p.origin)) for p in pipeline.parameters] + [("regenerate_outputs", "")],
+            _python_name,
+            "pipeline parameter",
+            pipeline.source_file,
+        )
+        # Inside the flow body a parameter would hide a task function of the same name.
+        reserved = RESERVED | {flow_func, flow_func + "_step"} | set(params.values())
+
+        def step_func(name: str) -> str:
+            base = _python_name(name)
+            return base + "_step" if base in reserved or base.startswith("_") else base
+
+        steps = unique_names(
+            [(s.name, line(s.origin)) for s in pipeline.steps],
+            step_func,
+            "step",
+            pipeline.source_file,
+        )
+        return params, steps
+
+    # ----------------------------------------------------------------------------- render
+    def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
+        if not any(p.name == pipeline.name for p in self._pipelines):
+            self._pipelines.append(pipeline)
+        model = self._model(pipeline, ctx.profile)
+        env = _jinja()
+        flow_code = env.get_template(FLOW_TEMPLATE).render(
+            m=model,
+            bundle=py_str(ctx.bundle_path),
+            limits=dict_code(model.limits, "COMPUTE_LIMITS = ", force_explode=bool(model.limits)),
+            docstring=docstring,
+        )
+        artifacts = [Artifact(f"{model.module}.py", flow_code.encode("utf-8"))]
+        # One prefect.yaml for all pipelines of this compile: every render returns the same bytes.
+        models = [
+            model if p.name == pipeline.name else self._model(p, ctx.profile)
+            for p in self._pipelines
+        ]
+        project = identifier(models[0].ir.name, allowed=r"A-Za-z0-9_-", lower=True)
+        prefect_yaml = env.get_template(YAML_TEMPLATE).render(
+            project=project,
+            models=models,
+            profile=ctx.profile,
+            prefect_version=PREFECT_VERSION,
+            workdir=KUBERNETES_WORKDIR,
+            job_template=JOB_TEMPLATE_FILE,
+            pool=WORK_POOLS[ctx.profile],
+        )
+        artifacts.append(Artifact("prefect.yaml", prefect_yaml.encode("utf-8")))
+        if ctx.profile == "kubernetes":
+            template = env.get_template(JOB_TEMPLATE).render(gpu_resource=GPU_RESOURCE)
+            # Validate and normalise: the file is JSON for `prefect work-pool create`.
+            doc = json.loads(template)
+            text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+            artifacts.append(Artifact(JOB_TEMPLATE_FILE, text.encode("utf-8")))
+        return artifacts
+
+    def _model(self, pipeline: PipelineIR, profile: str) -> PipelineModel:
+        param_names, step_funcs = self._names(pipeline)
+        flow_func = _python_name(pipeline.name)
+        params = []
+        for p in pipeline.parameters:
+            if p.type in ("datapath", "dataset") or isinstance(p.default, DataPath | Dataset):
+                default = "None"
+                annotation = "str | None"
+            else:
+                default = py_literal(p.default)
+                annotation = PYTHON_TYPES[p.type]
+            params.append(FlowParam(p.name, param_names[p.name], annotation, default))
+        model = PipelineModel(
+            ir=pipeline,
+            profile=profile,
+            module=f"{flow_func}_flow",
+            flow_func=flow_func,
+            flow_name=pipeline.name,
+            params=params,
+            experiment=pipeline.submissions[-1].experiment if pipeline.submissions else None,
+        )
+        if profile == "kubernetes":
+            model.step_flow_func = f"{flow_func}_step"
+            model.step_flow_name = f"{pipeline.name}-step"
+            model.step_flow_decorator = Code(
+                "@flow", [("name=", py_str(model.step_flow_name))]
+            ).render(0)
+        description = pipeline.description or ""
+        model.flow_docstring, read = docstring(description or f"mlpipe pipeline {pipeline.name}", 4)
+        flow_options: list = [("name=", py_str(pipeline.name))]
+        if description and read != description:
+            # The docstring could not carry the text exactly: give Prefect the exact description.
+            flow_options.append(("description=", py_str(description)))
+        # (the decorator is completed below, once the compute limits are known)
+        values = {p.name: p.arg for p in params}
+        if values:
+            items = [(py_str(k) + ": ", v) for k, v in values.items()]
+            model.params_code = Code("", items, "{", "}", force_explode=True).render(4, "params = ")
+        else:
+            model.params_code = "    params = {}"
+
+        deps = pipeline.dependencies()
+        order = pipeline.topological_order()
+        by_name = {s.name: s for s in pipeline.steps}
+        futures = {name: f"{step_funcs[name]}_future" for name in order}
+        for name in order:
+            step = by_name[name]
+            model.steps.append(
+                self._step_model(pipeline, profile, step, step_funcs[name], futures, deps[name])
+            )
+            compute = _compute_of(pipeline, step)
+            if compute is not None:
+                model.limits[_compute_tag(pipeline, compute)] = max(1, compute.max_nodes)
+        model.limits = dict(sorted(model.limits.items()))
+        if model.limits:
+            flow_options.append(("on_running=", Code("", ["_ensure_concurrency_limits"], "[", "]")))
+        model.flow_decorator = Code("@flow", flow_options).render(0)
+        model.return_code = Code("", [s.future for s in model.steps], "[", "]").render(4, "return ")
+        model.deployments = self._deployments(pipeline, profile, model)
+        for sched in pipeline.schedules:
+            if sched.datastore_trigger is not None:
+                trig = sched.datastore_trigger
+                model.comments.append(
+                    f"schedule {comment_text(sched.name)!r}: the datastore trigger on "
+                    f"{comment_text(trig.datastore)}/{comment_text(trig.path_on_datastore or '')} "
+                    "has no Prefect deployment equivalent and is not deployed (see docs/prefect.md)"
+                )
+        return model
+
+    def _step_model(
+        self,
+        pipeline: PipelineIR,
+        profile: str,
+        step: Step,
+        func: str,
+        futures: dict[str, str],
+        upstream: set[str],
+    ) -> StepModel:
+        compute = _compute_of(pipeline, step)
+        options: list = [("name=", py_str(step.name))]
+        if compute is not None:
+            options.append(("tags=", Code("", [py_str(_compute_tag(pipeline, compute))], "[", "]")))
+        if step.retries:
+            options.append(("retries=", str(step.retries)))
+        options.append(("cache_policy=", "NO_CACHE"))
+        decorator = Code("@task", options).render(0)
+
+        what = f"`{step.script}`" if step.script else "a command"
+        text = f"Step {step.name}: {what} from {step.source_directory}"
+        text += f" on compute target {step.compute}." if step.compute else "."
+        if step.max_run_duration_seconds:
+            text += (
+                f"\n\nmax_run_duration_seconds={step.max_run_duration_seconds}: the mlpipe "
+                "runtime stops the script after that long (environment builds not counted)."
+            )
+        doc, _ = docstring(text, 4)
+
+        if profile == "kubernetes":
+            args: list = [py_str(step.name), "params", "regenerate_outputs"]
+            deployment = f"{pipeline.name}-step/{_deployment_name(compute)}"
+            args.append(("deployment=", py_str(deployment)))
+            image = step_image(pipeline, step)
+            if image != compute_image(pipeline, compute):
+                args.append(("image=", py_str(image)))
+            call = Code("_run_step_job", args).render(4, prefix="return ")
+        else:
+            call = Code("_run_step", [py_str(step.name), "params", "regenerate_outputs"]).render(
+                4, prefix="return "
+            )
+
+        future = futures[step.name]
+        submit_args: list = ["params", "regenerate_outputs"]
+        ups = [futures[u] for u in sorted(upstream, key=list(futures).index)]
+        if ups:
+            submit_args.append(("wait_for=", Code("", ups, "[", "]")))
+        submit = Code(f"{func}.submit", submit_args).render(4, prefix=f"{future} = ")
+        return StepModel(step.name, func, decorator, doc, call, submit, future)
+
+    def _deployments(self, pipeline: PipelineIR, profile: str, model: PipelineModel) -> list[dict]:
+        names = {p.name: p.arg for p in model.params}
+        parameters: dict = {}
+        if pipeline.submissions:
+            sub = pipeline.submissions[-1]
+            parameters = {
+                names[k]: _parameter_value(v)
+                for k, v in sub.pipeline_parameters.items()
+                if k in names
+            }
+            if sub.regenerate_outputs:
+                parameters["regenerate_outputs"] = True
+        _, description = docstring(pipeline.description or "", 0)
+        main: dict = {
+            "name": pipeline.name,
+            "version": pipeline.ir_hash()[:12],
+            "description": pipeline.description or f"mlpipe pipeline {pipeline.name}",
+            "entrypoint": f"{model.module}.py:{model.flow_func}",
+            "tags": ["mlpipe"],
+            "parameters": parameters,
+        }
+        schedules = []
+        for sched in pipeline.schedules:
+            if sched.recurrence is None:
+                continue
+            entry = schedule_entry(sched.recurrence)
+            entry["slug"] = identifier(sched.name, allowed=r"A-Za-z0-9_-", lower=True)
+            entry["active"] = sched.active
+            sched_params = {
+                names[k]: _parameter_value(v)
+                for k, v in sched.pipeline_parameters.items()
+                if k in names
+            }
+            if sched_params:
+                entry["parameters"] = sched_params
+            schedules.append(entry)
+        if schedules:
+            main["schedules"] = schedules
+        pool: dict = {"name": WORK_POOLS[profile]}
+        if profile == "kubernetes":
+            # The pipeline flow only orchestrates: the workspace image, no resources of its own.
+            pool["job_variables"] = job_variables(pipeline, None)
+        main["work_pool"] = pool
+        out = [main]
+        if profile != "kubernetes":
+            return out
+        computes: list[Compute | None] = []
+        for step in pipeline.steps:
+            compute = _compute_of(pipeline, step)
+            if all(_deployment_name(c) != _deployment_name(compute) for c in computes):
+                computes.append(compute)
+        for compute in computes:
+            if compute is None:
+                what = "steps without a compute target"
+            else:
+                what = f"steps on compute target {compute.name}"
+                if compute.vm_size:
+                    what += f" ({compute.vm_size})"
+            out.append(
+                {
+                    "name": _deployment_name(compute),
+                    "version": pipeline.ir_hash()[:12],
+                    "description": f"One Kubernetes job per step of {pipeline.name}: {what}.",
+                    "entrypoint": f"{model.module}.py:{model.step_flow_func}",
+                    "tags": ["mlpipe", "mlpipe-step"],
+                    "work_pool": {
+                        "name": WORK_POOLS[profile],
+                        "job_variables": job_variables(pipeline, compute),
+                    },
+                }
+            )
+        return out
+
+
+def _where(pipeline: PipelineIR, origin) -> tuple[str, int | None]:
+    if origin is None:
+        return pipeline.source_file, None
+    return origin.file, origin.line
+
+
+def _parameter_value(value):
+    """A deployment / schedule parameter value: data paths as the JSON the flow parameter takes."""
+    if isinstance(value, DataPath | Dataset):
+        return json.dumps(value.model_dump(mode="json"), sort_keys=True)
+    return value
+
+
+def _python_name(name: str) -> str:
+    text = identifier(name, lower=True)
+    return text + "_" if keyword.iskeyword(text) or keyword.issoftkeyword(text) else text
+
+
+def _compute_tag(pipeline: PipelineIR, compute: Compute) -> str:
+    workspace = re.sub(r"[^A-Za-z0-9_.-]+", "-", pipeline.workspace or "local")
+    return f"{COMPUTE_TAG}:{workspace}:{compute.name}"
+
+
+def _deployment_name(compute: Compute | None) -> str:
+    return compute.name if compute is not None else NO_COMPUTE
