@@ -71,6 +71,10 @@ class Backend:
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
         raise NotImplementedError
 
+    def render_shared(self, pipelines: list[PipelineIR], profile: str) -> list[Artifact]:
+        """Files shared by every pipeline of one compile (e.g. Prefect's prefect.yaml)."""
+        return []
+
     def verify_code(self) -> str | None:
         """Python source that `mlpipe verify` runs in the target's interpreter as
         `python -c CODE OUT_DIR`: it loads the artifacts with the orchestrator's own loader and
@@ -164,6 +168,8 @@ def compile_pipelines(
                     f"two pipelines would write {art.path}: give them different names"
                 )
             artifacts[art.path] = art.content
+    for art in backend.render_shared(pipelines, profile):
+        artifacts[art.path] = art.content
     entry = {
         "target": backend.name,
         "profile": profile,

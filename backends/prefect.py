@@ -541,13 +541,8 @@ class PrefectBackend(Backend):
     profiles = ("local", "kubernetes")
     default_profile = "local"
 
-    def __init__(self):
-        # Every pipeline of the compile, in order: they share one prefect.yaml (see render).
-        self._pipelines: list[PipelineIR] = []
-
     # ------------------------------------------------------------------------------ check
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
-        self._pipelines = [p for p in self._pipelines if p.name != pipeline.name] + [pipeline]
         problems: list[Problem] = []
         try:
             self._names(pipeline)
@@ -615,34 +610,37 @@ class PrefectBackend(Backend):
 
     # ----------------------------------------------------------------------------- render
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
-        if not any(p.name == pipeline.name for p in self._pipelines):
-            self._pipelines.append(pipeline)
         model = self._model(pipeline, ctx.profile)
-        env = _jinja()
-        flow_code = env.get_template(FLOW_TEMPLATE).render(
-            m=model,
-            bundle=py_str(ctx.bundle_path),
-            limits=dict_code(model.limits, "COMPUTE_LIMITS = ", force_explode=bool(model.limits)),
-            docstring=docstring,
+        flow_code = (
+            _jinja()
+            .get_template(FLOW_TEMPLATE)
+            .render(
+                m=model,
+                bundle=py_str(ctx.bundle_path),
+                limits=dict_code(
+                    model.limits, "COMPUTE_LIMITS = ", force_explode=bool(model.limits)
+                ),
+                docstring=docstring,
+            )
         )
-        artifacts = [Artifact(f"{model.module}.py", flow_code.encode("utf-8"))]
-        # One prefect.yaml for all pipelines of this compile: every render returns the same bytes.
-        models = [
-            model if p.name == pipeline.name else self._model(p, ctx.profile)
-            for p in self._pipelines
-        ]
+        return [Artifact(f"{model.module}.py", flow_code.encode("utf-8"))]
+
+    def render_shared(self, pipelines: list[PipelineIR], profile: str) -> list[Artifact]:
+        """One prefect.yaml with a deployment per pipeline (and the kubernetes job template)."""
+        env = _jinja()
+        models = [self._model(p, profile) for p in pipelines]
         project = identifier(models[0].ir.name, allowed=r"A-Za-z0-9_-", lower=True)
         prefect_yaml = env.get_template(YAML_TEMPLATE).render(
             project=project,
             models=models,
-            profile=ctx.profile,
+            profile=profile,
             prefect_version=PREFECT_VERSION,
             workdir=KUBERNETES_WORKDIR,
             job_template=JOB_TEMPLATE_FILE,
-            pool=WORK_POOLS[ctx.profile],
+            pool=WORK_POOLS[profile],
         )
-        artifacts.append(Artifact("prefect.yaml", prefect_yaml.encode("utf-8")))
-        if ctx.profile == "kubernetes":
+        artifacts = [Artifact("prefect.yaml", prefect_yaml.encode("utf-8"))]
+        if profile == "kubernetes":
             template = env.get_template(JOB_TEMPLATE).render(gpu_resource=GPU_RESOURCE)
             # Validate and normalise: the file is JSON for `prefect work-pool create`.
             doc = json.loads(template)
