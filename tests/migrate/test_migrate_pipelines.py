@@ -3,7 +3,6 @@ every installed target, and the same results when the migrated pipeline runs loc
 
 from __future__ import annotations
 
-import ast
 import difflib
 import io
 import json
@@ -77,12 +76,7 @@ def test_migrated_pipeline_captures_to_the_same_ir(tmp_path, name):
 
 def _installed_backend(target: str):
     eps = {ep.name: ep for ep in entry_points(group="mlpipe.backends")}
-    if target not in eps:
-        pytest.skip(f"no {target} backend registered")
-    try:
-        return eps[target].load()
-    except ImportError as exc:
-        pytest.skip(f"the {target} backend is not installed yet ({exc})")
+    return eps[target].load()
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -123,18 +117,10 @@ def test_migrated_pipeline_compiles_to_identical_artifacts(tmp_path, name, targe
         pytest.fail(f"{target}: {differ} differ after migration; {rel}:\n" + "\n".join(diff))
 
 
-def _runner_ready() -> None:
-    try:
-        from mlpipe.local import run_pipeline  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"the local runner is not in yet ({exc})")
-
-
 @pytest.mark.parametrize("name", ["seed_pipeline", "ofdc_as_input", "fanout_fanin"])
 def test_migrated_pipeline_runs_with_the_same_results(tmp_path, name):
     """seed_pipeline and ofdc_as_input have step scripts reading tabular datasets through
     Run.get_context() (now mlpipe's Run); fanout_fanin carries parameters of every type."""
-    _runner_ready()
     original = copy_pipeline(name, tmp_path / "original")
     migrated = copy_pipeline(name, tmp_path / "migrated")
     migrate(migrated.parent)
@@ -164,7 +150,6 @@ def _mask_magics(source: str) -> str:
     )
 
 
-@pytest.mark.skipif(not INTRO_NOTEBOOKS, reason="no intro notebooks in tests/notebooks/intro")
 @pytest.mark.parametrize("name", INTRO_NOTEBOOKS)
 def test_migrated_notebook_captures_to_the_same_ir(tmp_path, name):
     """The v1 intro notebooks: code cells (and %%writefile step scripts) migrate in place and the
@@ -205,7 +190,8 @@ def test_migrated_notebook_captures_to_the_same_ir(tmp_path, name):
 
 
 BAD = ROOT / "tests" / "pipelines" / "bad"
-BAD_FILES = sorted(p.name for p in BAD.glob("*.py")) if BAD.is_dir() else []
+# syntax_error.py is left out: migrate refuses a file that does not parse (tested elsewhere).
+BAD_FILES = sorted(p.name for p in BAD.glob("*.py") if p.name != "syntax_error.py")
 
 
 def _problems(pipeline: Path) -> list[str]:
@@ -225,10 +211,6 @@ def test_migrated_bad_pipeline_reports_the_same_problems_at_the_same_lines(tmp_p
     folder = tmp_path / "bad"
     shutil.copytree(BAD, folder, ignore=shutil.ignore_patterns(".mlpipe", "__pycache__"))
     pipeline = folder / name
-    try:
-        ast.parse(pipeline.read_text(encoding="utf-8"))
-    except SyntaxError:
-        pytest.skip("does not parse: migrate refuses it (tested elsewhere)")
     before = _problems(pipeline)
     err = io.StringIO()
     assert run_migrate(pipeline, out=io.StringIO(), err=err) in (0, 1), err.getvalue()
