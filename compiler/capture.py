@@ -11,6 +11,7 @@ import builtins
 import contextlib
 import hashlib
 import json
+import linecache
 import os
 import re
 import sys
@@ -76,12 +77,19 @@ class CaptureResult:
 # ---------------------------------------------------------------------------------- running
 
 
-def _display(path: Path, given: str) -> str:
-    return given
-
-
 def capture(target: str) -> CaptureResult:
-    """Capture FILE or FILE:NAME. Raises MlpipeError with every problem found."""
+    """Capture FILE or FILE:NAME. Raises MlpipeError with every problem found.
+
+    Problems and warnings in a notebook name their cell and line (`nb.ipynb:cell 3:line 5`)."""
+    try:
+        result = _capture(target)
+    except MlpipeError as exc:
+        raise MlpipeError([p.folded() for p in exc.problems]) from None
+    result.warnings = [w.folded() for w in result.warnings]
+    return result
+
+
+def _capture(target: str) -> CaptureResult:
     file_part, selector = split_target(target)
     path = Path(file_part)
     if not path.exists():
@@ -102,6 +110,7 @@ def capture(target: str) -> CaptureResult:
         except (OSError, UnicodeDecodeError) as exc:
             raise MlpipeError(Problem(file_part, None, f"cannot read the file: {exc}")) from None
         program = Program(chunks=[Chunk(str(path.resolve()), source, path.name, file_part, 0)])
+    _refuse_unsupported_steps(program)
     sess = run_program(path.resolve(), program)
     result = build_all(sess, path.resolve(), file_part)
     if selector is not None:
@@ -135,22 +144,36 @@ class Chunk:
 
     filename: str  # as compiled (what tracebacks show)
     source: str
-    rel: str  # Origin.file: relative to the pipeline folder
+    rel: str  # Origin.file: relative to the pipeline folder ("nb.ipynb:cell 3" for a cell)
     display: str  # what error messages show, e.g. "nb.ipynb:cell 3"
     line_offset: int
+    # callable(namespace) run when the chunk runs, before its code (a notebook's %%writefile)
+    action: object = None
 
 
 @dataclass
 class Program:
     chunks: list[Chunk]
     warnings: list[Problem] = field(default_factory=list)
-    before_chunk: object = None  # callable(chunk) for notebooks' %%writefile etc.
+    before_chunk: object = None  # callable(chunk), called before each chunk runs
+    globals: dict = field(default_factory=dict)  # extra names the code sees (notebook builtins)
 
 
 class _UserFailure(Exception):
     def __init__(self, problem: Problem, after_submit: bool = False):
         self.problem = problem
         self.after_submit = after_submit
+
+
+def _refuse_unsupported_steps(program: Program) -> None:
+    """Step types mlpipe cannot build fail before anything runs, each at the line building it."""
+    from .api.unsupported import find_unsupported_steps, message
+
+    found = find_unsupported_steps([c.source for c in program.chunks])
+    if found:
+        raise MlpipeError(
+            [Problem(program.chunks[i].display, line, message(name)) for i, line, name in found]
+        )
 
 
 def run_program(path: Path, program: Program) -> _session.Session:
@@ -170,23 +193,35 @@ def run_program(path: Path, program: Program) -> _session.Session:
                     chunk.display, exc.lineno, f"syntax error: {exc.msg}; fix the code at this line"
                 )
             ) from None
+        linecache.cache[chunk.filename] = (
+            len(chunk.source),
+            None,
+            chunk.source.splitlines(keepends=True),
+            chunk.filename,
+        )
     import mlpipe.azureml  # noqa: F401  (installs the azureml.* import hook)
 
+    from .api._network import caused_by_refusal, no_network
+
+    cells = len(program.chunks) > 1
     saved_cwd = os.getcwd()
     saved_path = list(sys.path)
     saved_argv = list(sys.argv)
     saved_modules = set(sys.modules)
     previous = _session.activate(sess)
     namespace = {"__name__": "__main__", "__file__": str(path), "__builtins__": builtins}
+    namespace.update(program.globals)
     try:
         os.chdir(pipeline_dir)
         sys.path.insert(0, str(pipeline_dir))
         sys.argv = [str(path)]
-        with contextlib.redirect_stdout(sys.stderr), _no_network(sess):
+        with contextlib.redirect_stdout(sys.stderr), no_network(sess):
             for chunk, code in compiled:
                 if program.before_chunk is not None:
                     program.before_chunk(chunk)
                 try:
+                    if chunk.action is not None:
+                        chunk.action(namespace)
                     exec(code, namespace)
                 except SystemExit as exc:
                     if exc.code not in (None, 0):
@@ -201,13 +236,26 @@ def run_program(path: Path, program: Program) -> _session.Session:
                 except BaseException as exc:  # noqa: BLE001 - the user's code may raise anything
                     if isinstance(exc, KeyboardInterrupt):
                         raise
-                    problem = _problem_from_exception(sess, exc)
-                    if _everything_submitted(sess) and not isinstance(exc, UserError):
+                    problem = _problem_from_exception(sess, exc, chunk)
+                    where = ir.Origin(file=_rel_of(sess, problem.file), line=problem.line or 1)
+                    harmless = getattr(exc, "harmless_after_submit", False)
+                    if isinstance(exc, UserError) and not harmless:
+                        raise _UserFailure(problem) from None
+                    refused = caused_by_refusal(sess, exc)
+                    if refused and (cells or _everything_submitted(sess)):
+                        # A download or REST call: offline, the rest of this cell cannot run;
+                        # a notebook goes on with its next cell.
+                        _note_skipped(sess, where, "cell" if cells else "file")
+                        continue
+                    if _everything_submitted(sess):
+                        # Code after the last submit/publish (polling, REST calls, downloads)
+                        # cannot change what was captured: note it and carry on.
                         sess.warn(
-                            f"ignored an error raised after the pipeline was submitted: {problem.message}",
-                            ir.Origin(file=_rel_of(sess, problem.file), line=problem.line or 0),
+                            "ignored an error raised after the pipeline was submitted: "
+                            + _exception_text(exc),
+                            where,
                         )
-                        break
+                        continue
                     raise _UserFailure(problem) from None
     except _UserFailure as failure:
         raise MlpipeError(failure.problem) from None
@@ -216,12 +264,30 @@ def run_program(path: Path, program: Program) -> _session.Session:
         os.chdir(saved_cwd)
         sys.path[:] = saved_path
         sys.argv = saved_argv
+        for chunk in program.chunks:
+            linecache.cache.pop(chunk.filename, None)
         for name in set(sys.modules) - saved_modules:
             mod_file = getattr(sys.modules.get(name), "__file__", None) or ""
             if mod_file.startswith(str(pipeline_dir)):
                 del sys.modules[name]
     sess.namespace = namespace
     return sess
+
+
+def _note_skipped(sess, where: ir.Origin, unit: str) -> None:
+    note = f"the rest of this {unit} was not run"
+    if sess.warnings and sess.warnings[-1][0] == where:
+        origin, message = sess.warnings[-1]
+        if message.startswith("network access refused"):
+            sess.warnings[-1] = (origin, f"{message}; {note}")
+            return
+    sess.warn(f"{note}: it needs the network, which capture refuses", where)
+
+
+def _exception_text(exc: BaseException) -> str:
+    if isinstance(exc, UserError):
+        return exc.message
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
 
 
 def _rel_of(sess, display: str) -> str:
@@ -245,24 +311,17 @@ def _user_line(sess, exc) -> int | None:
     return line
 
 
-def _problem_from_exception(sess, exc: BaseException) -> Problem:
+def _problem_from_exception(sess, exc: BaseException, chunk: Chunk | None = None) -> Problem:
+    fallback = chunk.display if chunk is not None else next(iter(sess.displays.values()))
     if isinstance(exc, UserError):
         origin = exc.origin
         if origin is None:
             origin = _innermost_origin(sess, exc)
-        file = (
-            sess.displays.get(origin.file, origin.file)
-            if origin
-            else sess.displays.get(next(iter(sess.displays)))
-        )
+        file = sess.displays.get(origin.file, origin.file) if origin else fallback
         return Problem(file, origin.line if origin else None, exc.message)
     origin = _innermost_origin(sess, exc)
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
-    file = (
-        sess.displays.get(origin.file, origin.file)
-        if origin
-        else next(iter(sess.displays.values()))
-    )
+    text = _exception_text(exc)
+    file = sess.displays.get(origin.file, origin.file) if origin else fallback
     return Problem(
         file, origin.line if origin else None, f"your code raised {text}; fix the code at this line"
     )
@@ -277,38 +336,6 @@ def _innermost_origin(sess, exc) -> ir.Origin | None:
             found = ir.Origin(file=rel, line=tb.tb_lineno)
         tb = tb.tb_next
     return found
-
-
-@contextlib.contextmanager
-def _no_network(sess):
-    """Capture must not reach the network: refuse socket connections and report them."""
-    import socket
-
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-    real_create = socket.create_connection
-    real_getaddrinfo = socket.getaddrinfo
-
-    def refuse(*args, **kwargs):
-        origin = sess.origin()
-        sess.warn(
-            "a network call during capture was refused (mlpipe never contacts Azure or any "
-            "service while capturing)",
-            origin,
-        )
-        raise ConnectionRefusedError("mlpipe: network access is disabled during capture")
-
-    socket.socket.connect = refuse
-    socket.socket.connect_ex = refuse
-    socket.create_connection = refuse
-    socket.getaddrinfo = refuse
-    try:
-        yield
-    finally:
-        socket.socket.connect = real_connect
-        socket.socket.connect_ex = real_connect_ex
-        socket.create_connection = real_create
-        socket.getaddrinfo = real_getaddrinfo
 
 
 # ------------------------------------------------------------------------------- IR building
@@ -372,6 +399,14 @@ def _dedupe(items: list[Problem]) -> list[Problem]:
 _NAME_CLEAN = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+# Publish / experiment names that change from one run to the next (timestamps, uuids) would make
+# artifact names non-deterministic: they are used only when nothing steadier is available.
+_VOLATILE = re.compile(
+    r"\d{4}[-_./]?\d{2}[-_./]?\d{2}|\d{1,2}[-_./]\d{1,2}[-_./]\d{2,4}|\d{1,2}[-_:]\d{2}[-_:]\d{2}"
+    r"|\d{9,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-"
+)
+
+
 def _pipeline_names(sess, path: Path) -> list[str]:
     """Unique, deterministic names: experiment / publish name, else variable name, else file stem."""
     variables: dict[int, str] = {}
@@ -380,15 +415,15 @@ def _pipeline_names(sess, path: Path) -> list[str]:
             variables[id(value)] = var
     candidates = []
     for p in sess.pipelines:
-        c = []
-        for sub in p._submissions:
-            c.append(sub.experiment)
-        for pub in p._publications:
-            c.append(pub.name)
-        if id(p) in variables:
-            c.append(variables[id(p)])
-        c.append(path.stem)
-        candidates.append([_NAME_CLEAN.sub("_", x).strip("_") or path.stem for x in c])
+        named = [sub.experiment for sub in p._submissions]
+        named += [s._ir.experiment_name for s in p._schedules if s._ir.experiment_name]
+        named += [pub._ir.endpoint for pub in p._publications if pub._ir.endpoint]
+        named += [pub.name for pub in p._publications]
+        steady = [x for x in named if not _VOLATILE.search(x)]
+        volatile = [x for x in named if _VOLATILE.search(x)]
+        c = steady + ([variables[id(p)]] if id(p) in variables else []) + [path.stem] + volatile
+        cleaned = [_short_name(_NAME_CLEAN.sub("_", x).strip("_")) for x in c]
+        candidates.append(list(dict.fromkeys(x for x in cleaned if x)) or [path.stem])
     if len(sess.pipelines) == 1:
         return [candidates[0][0]]
     taken: set[str] = set()
@@ -405,6 +440,24 @@ def _pipeline_names(sess, path: Path) -> list[str]:
         taken.add(chosen)
         names.append(chosen)
     return names
+
+
+_NAME_MAX = 100
+
+
+def _short_name(name: str) -> str:
+    """Names become file names and orchestrator ids: a long one keeps its start and a hash of
+    the whole (experiment names may have 256 characters; file names fail from about 230)."""
+    if len(name) <= _NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: _NAME_MAX - 9]}-{digest}"
+
+
+def pipeline_steps(pipeline) -> list:
+    """The steps a Pipeline object runs (its listed steps plus the closure), in creation order."""
+    sess = _session.current()
+    return _Builder(sess, pipeline, "pipeline", sess.pipeline_dir / "pipeline.py").steps()
 
 
 def _scalar_ok(value) -> bool:
@@ -442,7 +495,8 @@ class _Builder:
     # ---- graph
     def _producers(self) -> dict[int, list[_Step]]:
         producers: dict[int, list[_Step]] = {}
-        for step in self.sess.steps:
+        known = getattr(self.p, "_known_steps", len(self.sess.steps))
+        for step in self.sess.steps[:known]:
             for obj in self._declared_outputs(step):
                 producers.setdefault(obj._uid, [])
                 if step not in producers[obj._uid]:
@@ -475,7 +529,7 @@ class _Builder:
             queue = list(chosen)
             while queue:
                 step = queue.pop()
-                more = list(step._run_after)
+                more = list(self.p._run_after_of(step))
                 for uid in self._consumed_uids(step):
                     more.extend(producers.get(uid, [])[:1])
                 for extra in more:
@@ -515,10 +569,12 @@ class _Builder:
             if s is not None and a.name not in s.run_after and a.name != b.name:
                 s.run_after.append(a.name)
         cfg = self.sess.config
-        datastores = [
-            ir.Datastore(name=n, url=u, type="local" if u.startswith("/") else u.split("://")[0])
-            for n, u in sorted(cfg.datastores.items())
-        ]
+        datastores = []
+        for n, u in sorted(cfg.datastores.items()):
+            kind, origin = self.sess.registered_datastores.get(n, (None, None))
+            if kind is None:
+                kind = "local" if u.startswith("/") else u.split("://")[0]
+            datastores.append(ir.Datastore(name=n, url=u, type=kind, origin=origin))
         if self.problems:
             return None
         pub_desc = next((pub.description for pub in self.p._publications if pub.description), None)
@@ -534,12 +590,12 @@ class _Builder:
                 datastores=datastores,
                 computes=sorted(self.computes.values(), key=lambda c: c.name),
                 environments=sorted(self.environments.values(), key=lambda e: e.key),
-                schedules=[s._ir for s in self.p._schedules],
+                schedules=_unique_schedules([s._ir for s in self.p._schedules]),
                 submissions=list(self.p._submissions),
                 publications=[pub._ir for pub in self.p._publications],
-                continue_on_step_failure=any(
-                    s.continue_on_step_failure for s in self.p._submissions
-                ),
+                uploads=list(self.sess.uploads),
+                continue_on_step_failure=self.p._continue_on_step_failure
+                or any(s.continue_on_step_failure for s in self.p._submissions),
                 origin=self.p.origin,
                 kubernetes=ir.KubernetesPlacement(**_placement(cfg.kubernetes)),
             )
@@ -761,7 +817,7 @@ class _Builder:
                 environment=environment,
                 allow_reuse=step.allow_reuse,
                 version=step._version,
-                run_after=[s.name for s in step._run_after],
+                run_after=[s.name for s in self.p._run_after_of(step)],
                 node_count=int(getattr(rc, "node_count", 1) or 1) if rc else 1,
                 max_run_duration_seconds=getattr(rc, "max_run_duration_seconds", None)
                 if rc
@@ -993,6 +1049,21 @@ class _Builder:
                 hash=info.hash, files=info.files, bytes=info.bytes
             )
         return rel, self._snapshot_cache[key]
+
+
+def _unique_schedules(schedules: list) -> list:
+    """Copies of the schedules, a name used twice getting a `_2`, `_3`... suffix."""
+    out = []
+    taken: set[str] = set()
+    for sched in schedules:
+        name = sched.name
+        k = 2
+        while name in taken:
+            name = f"{sched.name}_{k}"
+            k += 1
+        taken.add(name)
+        out.append(sched.model_copy(update={"name": name}, deep=True))
+    return out
 
 
 def _placement(raw: dict) -> dict:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A notebook cell as a place: "nb.ipynb:cell 3". Its lines read "nb.ipynb:cell 3:line 5".
+_CELL = re.compile(r"\.ipynb:cell \d+$")
 
 
 @dataclass(frozen=True)
@@ -12,8 +16,22 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.message}"
+        return f"{self.where}: {self.message}"
+
+    @property
+    def where(self) -> str:
+        if not self.line:
+            return self.file
+        if _CELL.search(self.file):
+            return f"{self.file}:line {self.line}"
+        return f"{self.file}:{self.line}"
+
+    def folded(self) -> Problem:
+        """The same problem with a notebook cell's line folded into `file` (`line` None), so that
+        code printing `file:line` by hand still shows `nb.ipynb:cell 3:line 5`."""
+        if self.line and _CELL.search(self.file):
+            return Problem(self.where, None, self.message)
+        return self
 
 
 class MlpipeError(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,13 +24,20 @@ class _Model(BaseModel):
 
 
 class Origin(_Model):
-    """Where the user's code created an object: path relative to the pipeline file's folder."""
+    """Where the user's code created an object: path relative to the pipeline file's folder.
+
+    For a notebook, `file` names the cell too (`nb.ipynb:cell 3`) and `line` counts within it."""
 
     file: str
     line: int
 
     def __str__(self) -> str:
+        if _CELL.search(self.file):
+            return f"{self.file}:line {self.line}"
         return f"{self.file}:{self.line}"
+
+
+_CELL = re.compile(r"\.ipynb:cell \d+$")
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -292,6 +300,12 @@ class DatastoreTrigger(_Model):
     datastore: str
     path_on_datastore: str | None = None
     polling_interval_minutes: int = 5
+    # v1 `data_path_parameter_name`: the DataPath parameter that receives the changed blob's path.
+    data_path_parameter: str | None = None
+
+
+# A run-time value for a parameter: a scalar, or a DataPath / dataset for those parameter types.
+ParameterValue = Scalar | DataPath | Dataset
 
 
 class Schedule(_Model):
@@ -300,13 +314,15 @@ class Schedule(_Model):
     experiment_name: str | None = None
     recurrence: Recurrence | None = None
     datastore_trigger: DatastoreTrigger | None = None
-    pipeline_parameters: dict[str, Scalar] = Field(default_factory=dict)
+    pipeline_parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    # False when the capture left the schedule disabled (`schedule.disable()`).
+    active: bool = True
     origin: Origin | None = None
 
 
 class Submission(_Model):
     experiment: str
-    pipeline_parameters: dict[str, Scalar] = Field(default_factory=dict)
+    pipeline_parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     regenerate_outputs: bool = False
     continue_on_step_failure: bool = False
     origin: Origin | None = None
@@ -317,6 +333,20 @@ class Publication(_Model):
     description: str | None = None
     version: str | None = None
     endpoint: str | None = None
+    origin: Origin | None = None
+
+
+class DatastoreUpload(_Model):
+    """`Datastore.upload` / `upload_files` seen during capture: recorded, never performed then."""
+
+    datastore: str
+    target_path: str = ""
+    # Relative to the pipeline file's folder when inside it, else absolute.
+    files: list[str] = Field(default_factory=list)
+    # `upload(src_dir)`: `files` holds one folder whose contents go to target_path.
+    directory: bool = False
+    relative_root: str | None = None
+    overwrite: bool = False
     origin: Origin | None = None
 
 
@@ -336,6 +366,8 @@ class PipelineIR(_Model):
     schedules: list[Schedule] = Field(default_factory=list)
     submissions: list[Submission] = Field(default_factory=list)
     publications: list[Publication] = Field(default_factory=list)
+    # Datastore uploads the capture saw (in order); a runner may stage them before running.
+    uploads: list[DatastoreUpload] = Field(default_factory=list)
     continue_on_step_failure: bool = False
     # mlpipe.yaml `kubernetes:` defaults (default image, namespace, ...) for the kubernetes profiles.
     kubernetes: KubernetesPlacement = Field(default_factory=KubernetesPlacement)

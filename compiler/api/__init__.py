@@ -4,6 +4,14 @@
 `azureml.*` imports are served from the same classes by `mlpipe.azureml`.
 """
 
+from .auth import (
+    AbstractAuthentication,
+    AzureCliAuthentication,
+    InteractiveLoginAuthentication,
+    MsiAuthentication,
+    ServicePrincipalAuthentication,
+    TokenAuthentication,
+)
 from .data import (
     AbstractDataset,
     DataPath,
@@ -25,10 +33,12 @@ from .environment import (
     Environment,
     RunConfiguration,
 )
+from .exceptions import AzureMLException, UserErrorException
 from .pipeline import (
     CommandStep,
     Experiment,
     Pipeline,
+    PipelineDraft,
     PipelineEndpoint,
     PipelineParameter,
     PipelineRun,
@@ -37,6 +47,7 @@ from .pipeline import (
     Schedule,
     ScheduleRecurrence,
     StepRun,
+    StepRunOutput,
     StepSequence,
     TimeZone,
 )
@@ -48,6 +59,7 @@ from .run_config import (
 )
 from .unsupported import ALTERNATIVES as _UNSUPPORTED
 from .unsupported import make as _make_unsupported
+from .widgets import RunDetails
 from .workspace import (
     AmlCompute,
     ComputeInstance,
@@ -71,7 +83,18 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "AbstractAuthentication",
     "AbstractDataset",
+    "AzureCliAuthentication",
+    "AzureMLException",
+    "InteractiveLoginAuthentication",
+    "MsiAuthentication",
+    "PipelineDraft",
+    "RunDetails",
+    "ServicePrincipalAuthentication",
+    "StepRunOutput",
+    "TokenAuthentication",
+    "UserErrorException",
     "AmlCompute",
     "CommandStep",
     "ComputeInstance",

@@ -8,6 +8,7 @@ used, so objects can still be built and inspected.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,14 @@ class Session:
         self.pipelines: list = []
         self.publications: list = []
         self.schedules: list = []
+        self.endpoints: dict = {}
+        self.drafts: list = []
+        # datastores registered by the code (Datastore.register_*): name -> (type, origin)
+        self.registered_datastores: dict[str, tuple[str, Origin | None]] = {}
+        self.uploads: list = []  # ir.DatastoreUpload, in order
+        self.network_refusals: list[BaseException] = []
         self.warnings: list[tuple[Origin | None, str]] = []
+        self.displays: dict[str, str] = {}
         self.last_activity: Origin | None = None
 
     @property
@@ -56,6 +64,14 @@ class Session:
 
     def warn(self, message: str, origin: Origin | None = None) -> None:
         self.warnings.append((origin or self.origin(), message))
+
+    def rel_path(self, path) -> str:
+        """`path` relative to the pipeline folder when inside it (POSIX), else absolute."""
+        full = Path(os.path.abspath(os.path.expanduser(str(path))))
+        try:
+            return full.relative_to(self.pipeline_dir.resolve()).as_posix() or "."
+        except ValueError:
+            return str(full)
 
 
 _default: Session | None = None

@@ -46,10 +46,11 @@ class ScriptRunConfig:
         self.source_directory = source_directory
         self.script = script
         self.arguments = list(arguments or [])
+        # A string command stays one item: CommandStep splits string items like a shell would.
         self.command = (
             list(command)
             if isinstance(command, list | tuple)
-            else (command.split() if isinstance(command, str) else None)
+            else ([command] if isinstance(command, str) else None)
         )
         self.run_config = run_config or RunConfiguration()
         if environment is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from ._session import current, fail
+from .exceptions import ComputeTargetException, UnknownDatastore
 
 
 class _Status:
@@ -98,39 +101,166 @@ class Workspace:
 
     @property
     def experiments(self) -> dict:
-        from .pipeline import Experiment
+        """Experiments this capture submitted to; any other name also resolves (REST calls and
+        earlier sessions create experiments mlpipe cannot see)."""
+        sess = current()
+        names = {s.experiment for p in sess.pipelines for s in p._submissions}
+        names |= {s._ir.experiment_name for s in sess.schedules if s._ir.experiment_name}
+        return _Experiments(self, {n: _experiment(self, n) for n in sorted(names)})
 
-        names = sorted({s.experiment for p in current().pipelines for s in p._submissions})
-        return {n: Experiment(self, n) for n in names}
+    def get_mlflow_tracking_uri(self) -> str:
+        return f"file://{current().pipeline_dir / '.mlpipe' / 'mlruns'}"
+
+    def delete(self, *args, **kwargs):
+        return None
 
     def __repr__(self) -> str:
         return f"Workspace.create(name='{self.name}', subscription_id='{self.subscription_id}', resource_group='{self.resource_group}')"
 
 
+def _experiment(workspace, name):
+    from .pipeline import Experiment
+
+    return Experiment(workspace, name)
+
+
+class _Experiments(dict):
+    def __init__(self, workspace, items):
+        super().__init__(items)
+        self._workspace = workspace
+
+    def __missing__(self, name):
+        return _experiment(self._workspace, name)
+
+
 # ----------------------------------------------------------------------------------- datastores
+
+# register_* kind -> (v1 datastore_type, IR type)
+_KINDS = {
+    "blob": ("AzureBlob", "azure_blob"),
+    "file": ("AzureFile", "azure_file"),
+    "adls": ("AzureDataLake", "adls_gen1"),
+    "adls2": ("AzureDataLakeGen2", "adls_gen2"),
+    "sqldb": ("AzureSqlDatabase", "azure_sql"),
+    "psql": ("AzurePostgreSql", "postgresql"),
+    "mysql": ("AzureMySql", "mysql"),
+    "dbfs": ("DBFS", "dbfs"),
+    "hdfs": ("HDFS", "hdfs"),
+}
+_NOT_FILES = {"azure_sql", "postgresql", "mysql"}
 
 
 class Datastore:
-    """A named datastore; its location comes from mlpipe.yaml (a folder or an fsspec URL)."""
+    """A named datastore; its location comes from mlpipe.yaml (a folder or an fsspec URL), or from a
+    `Datastore.register_*` call earlier in the file (its credentials are never kept)."""
 
     def __init__(self, workspace, name=None):
         if name is None:
             name = workspace.get_default_datastore().name if workspace else "workspaceblobstore"
-        cfg = current().config
+        sess = current()
+        cfg = sess.config
         if name not in cfg.datastores:
-            raise fail(
+            raise UnknownDatastore(
                 f"unknown datastore {name!r}: declare it in mlpipe.yaml under datastores: "
-                f"(e.g. `{name}: ./data/{name}` or an s3:// / abfs:// URL)"
+                f"(e.g. `{name}: ./data/{name}` or an s3:// / abfs:// URL)",
+                sess.origin(),
             )
         self.workspace = workspace
         self.name = name
-        self.datastore_type = "AzureBlob" if name != "workspacefilestore" else "AzureFile"
+        registered = sess.registered_datastores.get(name)
+        if registered is not None:
+            self.datastore_type = next(v for v, t in _KINDS.values() if t == registered[0])
+        else:
+            self.datastore_type = "AzureBlob" if name != "workspacefilestore" else "AzureFile"
         self.container_name = name
         self.account_name = "local"
 
     @staticmethod
     def get(workspace, datastore_name):
         return Datastore(workspace, datastore_name)
+
+    # ---- registration: recorded as datastore declarations, credentials dropped
+    @staticmethod
+    def _register(workspace, name, kind: str, url: str):
+        sess = current()
+        if not isinstance(name, str) or not name:
+            raise fail("Datastore.register_*: datastore_name must be a non-empty string")
+        cfg = sess.config
+        ir_type = _KINDS[kind][1]
+        if name in cfg.datastores and name not in sess.registered_datastores:
+            return Datastore(workspace, name)  # mlpipe.yaml (or a built-in store) wins
+        cfg.datastores[name] = url
+        sess.registered_datastores[name] = (ir_type, sess.origin())
+        if ir_type in _NOT_FILES:
+            hint = "it is a database, not file storage: steps cannot mount or download it"
+        else:
+            hint = (
+                "credentials passed here are not kept: at run time they come from the "
+                "environment (e.g. AZURE_STORAGE_* variables) or the orchestrator's connections"
+            )
+        sess.warn(
+            f"datastore {name!r} registered as {url} ({hint}); declare it in mlpipe.yaml to "
+            "point it somewhere else"
+        )
+        return Datastore(workspace, name)
+
+    @staticmethod
+    def register_azure_blob_container(
+        workspace, datastore_name, container_name, account_name, *args, **kwargs
+    ):
+        url = f"abfs://{container_name}@{account_name}.dfs.core.windows.net"
+        return Datastore._register(workspace, datastore_name, "blob", url)
+
+    @staticmethod
+    def register_azure_file_share(
+        workspace, datastore_name, file_share_name, account_name, *args, **kwargs
+    ):
+        url = f"azfile://{file_share_name}@{account_name}.file.core.windows.net"
+        return Datastore._register(workspace, datastore_name, "file", url)
+
+    @staticmethod
+    def register_azure_data_lake(workspace, datastore_name, store_name, *args, **kwargs):
+        url = f"adl://{store_name}.azuredatalakestore.net"
+        return Datastore._register(workspace, datastore_name, "adls", url)
+
+    @staticmethod
+    def register_azure_data_lake_gen2(
+        workspace, datastore_name, filesystem, account_name, *args, **kwargs
+    ):
+        url = f"abfs://{filesystem}@{account_name}.dfs.core.windows.net"
+        return Datastore._register(workspace, datastore_name, "adls2", url)
+
+    @staticmethod
+    def register_azure_sql_database(
+        workspace, datastore_name, server_name, database_name, *args, **kwargs
+    ):
+        url = f"mssql://{server_name}.database.windows.net/{database_name}"
+        return Datastore._register(workspace, datastore_name, "sqldb", url)
+
+    @staticmethod
+    def register_azure_postgre_sql(
+        workspace, datastore_name, server_name, database_name, *args, **kwargs
+    ):
+        url = f"postgresql://{server_name}.postgres.database.azure.com/{database_name}"
+        return Datastore._register(workspace, datastore_name, "psql", url)
+
+    @staticmethod
+    def register_azure_my_sql(
+        workspace, datastore_name, server_name, database_name, *args, **kwargs
+    ):
+        url = f"mysql://{server_name}.mysql.database.azure.com/{database_name}"
+        return Datastore._register(workspace, datastore_name, "mysql", url)
+
+    @staticmethod
+    def register_dbfs(workspace, datastore_name, *args, **kwargs):
+        return Datastore._register(workspace, datastore_name, "dbfs", "dbfs://")
+
+    @staticmethod
+    def register_hdfs(workspace, datastore_name, *args, **kwargs):
+        return Datastore._register(workspace, datastore_name, "hdfs", "hdfs://")
+
+    def unregister(self):
+        return None
 
     @staticmethod
     def get_default(workspace):
@@ -150,17 +280,44 @@ class Datastore:
     def as_download(self, path_on_compute=None):
         return self.path().as_download(path_on_compute)
 
-    def upload(self, src_dir, target_path=None, overwrite=False, show_progress=True):
-        current().warn(
-            f"datastore.upload() is not performed during capture; make sure {target_path or '.'!r} "
-            f"exists in datastore {self.name!r} before running"
+    def _record_upload(self, what, sources, directory, relative_root, target_path, overwrite):
+        from ..ir import DatastoreUpload
+
+        sess = current()
+        if isinstance(sources, str | bytes) or not hasattr(sources, "__iter__"):
+            sources = [sources]
+        files = [sess.rel_path(os.fspath(f)) for f in sources]
+        target = str(target_path or "").strip("/")
+        sess.uploads.append(
+            DatastoreUpload(
+                datastore=self.name,
+                target_path=target,
+                files=files,
+                directory=directory,
+                relative_root=None if relative_root is None else sess.rel_path(relative_root),
+                overwrite=bool(overwrite),
+                origin=sess.origin(),
+            )
         )
-        return self.path(target_path)
+        missing = [f for f in sources if not os.path.exists(os.fspath(f))]
+        note = f" ({', '.join(map(str, missing))} not found)" if missing else ""
+        sess.warn(
+            f"{what} is recorded, not performed, during capture{note}: make sure "
+            f"{target or '.'!r} in datastore {self.name!r} holds the data when the pipeline runs"
+        )
+        return self.path(target or None)
+
+    def upload(self, src_dir, target_path=None, overwrite=False, show_progress=True):
+        return self._record_upload(
+            "Datastore.upload", [src_dir], True, None, target_path, overwrite
+        )
 
     def upload_files(
         self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True
     ):
-        return self.upload(None, target_path, overwrite, show_progress)
+        return self._record_upload(
+            "Datastore.upload_files", files, False, relative_root, target_path, overwrite
+        )
 
     def __eq__(self, other):
         return isinstance(other, Datastore) and other.name == self.name
@@ -173,10 +330,6 @@ class Datastore:
 
 
 # -------------------------------------------------------------------------------------- compute
-
-
-class ComputeTargetException(Exception):
-    pass
 
 
 class ProvisioningConfiguration:

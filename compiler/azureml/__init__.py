@@ -35,6 +35,7 @@ _PIPELINE_CORE = [
     "StepSequence",
     "PublishedPipeline",
     "PipelineEndpoint",
+    "PipelineDraft",
     "PipelineRun",
     "StepRun",
     "Schedule",
@@ -49,7 +50,19 @@ _RUNCONFIG = [
     "TensorflowConfiguration",
     "DEFAULT_CPU_IMAGE",
     "DEFAULT_GPU_IMAGE",
+    "CondaDependencies",
+    "Environment",
 ]
+
+_AUTH = [
+    "InteractiveLoginAuthentication",
+    "ServicePrincipalAuthentication",
+    "AzureCliAuthentication",
+    "MsiAuthentication",
+    "TokenAuthentication",
+    "AbstractAuthentication",
+]
+_EXCEPTIONS = ["ComputeTargetException", "UserErrorException", "AzureMLException"]
 
 # module path (below azureml) -> names it offers from mlpipe.api
 MODULES: dict[str, list[str]] = {
@@ -59,13 +72,17 @@ MODULES: dict[str, list[str]] = {
     "core.datastore": ["Datastore"],
     "core.dataset": ["Dataset"],
     "core.experiment": ["Experiment"],
-    "core.environment": ["Environment", "CondaDependencies"],
+    "core.environment": ["Environment", "CondaDependencies", "DEFAULT_CPU_IMAGE"],
     "core.run": ["Run"],
     "core.script_run_config": ["ScriptRunConfig"],
+    "core.authentication": _AUTH,
     "core.compute": ["ComputeTarget", "AmlCompute", "ComputeInstance"],
-    "core.compute_target": ["ComputeTargetException"],
+    "core.compute.amlcompute": ["AmlCompute"],
+    "core.compute.compute": ["ComputeTarget"],
+    "core.compute_target": ["ComputeTargetException", "ComputeTarget"],
     "core.runconfig": _RUNCONFIG,
     "core.conda_dependencies": ["CondaDependencies"],
+    "core.exceptions": _EXCEPTIONS,
     "data": ["OutputFileDatasetConfig", "FileDataset", "TabularDataset"],
     "data.datapath": ["DataPath", "DataPathComputeBinding"],
     "data.data_reference": ["DataReference"],
@@ -79,21 +96,29 @@ MODULES: dict[str, list[str]] = {
     "pipeline.core.graph": ["PipelineParameter", "PipelineData"],
     "pipeline.core.pipeline": ["Pipeline"],
     "pipeline.core.builder": ["StepSequence", "PipelineData"],
-    "pipeline.core.run": ["PipelineRun", "StepRun"],
+    "pipeline.core.run": ["PipelineRun", "StepRun", "StepRunOutput"],
     "pipeline.core.schedule": ["Schedule", "ScheduleRecurrence", "TimeZone"],
+    "pipeline.core.published_pipeline": ["PublishedPipeline"],
+    "pipeline.core.pipeline_endpoint": ["PipelineEndpoint"],
+    "pipeline.core.pipeline_draft": ["PipelineDraft"],
     "pipeline.core.pipeline_output_dataset": [],
     "pipeline.steps": ["PythonScriptStep", "CommandStep"],
-    "exceptions": ["ComputeTargetException"],
+    "pipeline.steps.python_script_step": ["PythonScriptStep"],
+    "pipeline.steps.command_step": ["CommandStep"],
+    "exceptions": _EXCEPTIONS,
     "train": [],
     "train.estimator": [],
     "train.hyperdrive": [],
     "train.automl": [],
-    "widgets": [],
+    "widgets": ["RunDetails"],
 }
 
 _EXTRA: dict[str, dict[str, object]] = {
     "core": {"VERSION": SDK_VERSION},
 }
+
+
+_EXCEPTION_CLASSES: dict[str, type] = {}
 
 
 def _canonical(path: str) -> str:
@@ -125,6 +150,13 @@ def _lookup(path: str, name: str):
 
     if name in unsupported.ALTERNATIVES:
         return getattr(api, name)
+    if name[:1].isupper() and name.endswith(("Exception", "Error")):
+        # An exception class: `except X:` must work even when mlpipe never raises it.
+        from ..api import exceptions
+
+        cls = exceptions.make(name)
+        _EXCEPTION_CLASSES.setdefault(name, cls)
+        return _EXCEPTION_CLASSES[name]
     if name[:1].isupper():
         # Any other class: importable, failing clearly at the line that uses it.
         return unsupported.make(name)
