@@ -45,7 +45,7 @@ from ..ir import (
     Schedule,
     Step,
 )
-from .base import Artifact, Backend, CompileContext, file_stem, identifier, unique_names
+from .base import Artifact, Backend, CompileContext, file_stem, identifier, unique_names, where
 
 TEMPLATE = "airflow_dag.py.j2"
 REGENERATE = "regenerate_outputs"
@@ -262,12 +262,7 @@ def task_id(step_name: str) -> str:
 
 def task_ids(pipeline: PipelineIR) -> dict[str, str]:
     """{step name: task_id}; two steps that sanitise alike are an error naming both."""
-    return unique_names(
-        [(s.name, str(s.origin.line) if s.origin else "") for s in pipeline.steps],
-        task_id,
-        "step",
-        pipeline.source_file,
-    )
+    return unique_names([(s.name, s.origin) for s in pipeline.steps], task_id, "step", pipeline)
 
 
 def pool_name(compute: str) -> str:
@@ -285,11 +280,11 @@ def param_defaults(pipeline: PipelineIR, schedule: Schedule | None) -> dict:
     if pipeline.submissions:
         for k, v in pipeline.submissions[-1].pipeline_parameters.items():
             if k in values:
-                values[k] = v
+                values[k] = _plain(v)
     if schedule is not None:
         for k, v in schedule.pipeline_parameters.items():
             if k in values:
-                values[k] = v
+                values[k] = _plain(v)
     return values
 
 
@@ -429,11 +424,20 @@ def cron_of(rec: Recurrence) -> tuple[str, list[str]]:
     return f"{minute} {hour} {day} {'*' if n == 1 else f'*/{n}'} *", notes
 
 
+def dag_schedule(pipeline: PipelineIR) -> Schedule | None:
+    """The schedule the DAG follows: the active one (a notebook often disables old schedules and
+    creates a new one), else the last one, which then leaves the DAG paused."""
+    active = [s for s in pipeline.schedules if s.active]
+    if active:
+        return active[0]
+    return pipeline.schedules[-1] if pipeline.schedules else None
+
+
 def schedule_code(pipeline: PipelineIR) -> ScheduleCode:
-    if not pipeline.schedules:
+    sched = dag_schedule(pipeline)
+    if sched is None:
         return ScheduleCode()
-    sched = pipeline.schedules[0]
-    out = ScheduleCode(paused=not getattr(sched, "active", True))
+    out = ScheduleCode(paused=not sched.active)
     if sched.recurrence is not None:
         rec = sched.recurrence
         tz = time_zone(rec.time_zone)
@@ -722,13 +726,11 @@ class AirflowBackend(Backend):
     # ------------------------------------------------------------------------------ checks
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
         problems: list[Problem] = []
-        file = pipeline.source_file
         for p in pipeline.parameters:
             if p.name == REGENERATE:
                 problems.append(
                     Problem(
-                        file,
-                        p.origin.line if p.origin else None,
+                        *where(pipeline, p.origin),
                         f"parameter {REGENERATE!r} clashes with the run-time input every mlpipe "
                         "target adds (regenerate_outputs): rename the parameter",
                     )
@@ -737,44 +739,43 @@ class AirflowBackend(Backend):
             task_ids(pipeline)
         except MlpipeError as exc:
             problems.extend(exc.problems)
-        if len(pipeline.schedules) > 1:
-            s = pipeline.schedules[1]
+        active = [s for s in pipeline.schedules if s.active]
+        dag_ids = [dag_id(pipeline)] + [
+            dag_id(pipeline.model_copy(update={"name": f"{pipeline.name}__{s.name}"}))
+            for s in active[1:]
+        ]
+        if len(set(dag_ids)) != len(dag_ids):
             problems.append(
                 Problem(
-                    file,
-                    s.origin.line if s.origin else None,
-                    f"pipeline {pipeline.name!r} has {len(pipeline.schedules)} schedules "
-                    f"({', '.join(x.name for x in pipeline.schedules)}); an Airflow DAG has one: "
-                    "keep one schedule, or publish one pipeline per schedule",
+                    *where(pipeline, active[-1].origin),
+                    f"schedules of pipeline {pipeline.name!r} need distinct names: "
+                    "each extra schedule becomes its own DAG named after it",
                 )
             )
-        for s in pipeline.schedules[:1]:
-            line = s.origin.line if s.origin else None
+        for s in active or ([dag_schedule(pipeline)] if pipeline.schedules else []):
+            at = where(pipeline, s.origin)
             if s.recurrence is not None:
                 try:
                     time_zone(s.recurrence.time_zone)
                     cron_of(s.recurrence)
                 except ValueError as exc:
-                    problems.append(Problem(file, line, f"schedule {s.name!r}: {exc}"))
+                    problems.append(Problem(*at, f"schedule {s.name!r}: {exc}"))
             unknown = sorted(set(s.pipeline_parameters) - {p.name for p in pipeline.parameters})
             if unknown:
                 problems.append(
                     Problem(
-                        file,
-                        line,
+                        *at,
                         f"schedule {s.name!r} sets unknown pipeline parameter(s) "
                         f"{', '.join(unknown)}",
                     )
                 )
-        schedule = pipeline.schedules[0] if pipeline.schedules else None
-        defaults = param_defaults(pipeline, schedule)
+        defaults = param_defaults(pipeline, dag_schedule(pipeline))
         for p in pipeline.parameters:
             value = _coerce_default(p.type, defaults[p.name])
             if not _fits_type(p.type, value):
                 problems.append(
                     Problem(
-                        file,
-                        p.origin.line if p.origin else None,
+                        *where(pipeline, p.origin),
                         f"parameter {p.name!r} ({p.type}) would default to {value!r} "
                         "(from the submission or schedule): give a value of its type",
                     )
@@ -786,8 +787,7 @@ class AirflowBackend(Backend):
                     if bad:
                         problems.append(
                             Problem(
-                                file,
-                                None,
+                                *where(pipeline, step.origin),
                                 f"compute {step.compute!r}: toleration key(s) {', '.join(bad)} "
                                 "unknown; use key, operator, value, effect, tolerationSeconds",
                             )
@@ -796,10 +796,22 @@ class AirflowBackend(Backend):
 
     # ------------------------------------------------------------------------------ render
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
+        """One DAG per pipeline; a pipeline with several active schedules (v1 allows any number)
+        gets one more DAG per further schedule, `<dag_id>__<schedule>`, running the same steps."""
+        variants = [pipeline]
+        for extra in [s for s in pipeline.schedules if s.active][1:]:
+            variants.append(
+                pipeline.model_copy(
+                    update={"name": f"{pipeline.name}__{extra.name}", "schedules": [extra]}
+                )
+            )
+        return [art for variant in variants for art in self._render_dag(variant, ctx)]
+
+    def _render_dag(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
         ids = task_ids(pipeline)
         did = dag_id(pipeline)
         sched = schedule_code(pipeline)
-        schedule = pipeline.schedules[0] if pipeline.schedules else None
+        schedule = dag_schedule(pipeline)
         defaults = param_defaults(pipeline, schedule)
         kube = ctx.profile == "kubernetes"
 

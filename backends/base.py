@@ -270,18 +270,28 @@ def write_artifacts(
 # ---------------------------------------------------------------------------------------- names
 
 
-def unique_names(items: list[tuple[str, str]], sanitize, what: str, file: str) -> dict[str, str]:
-    """Map each original name to its sanitised form; a collision is an error naming both."""
+def where(pipeline: PipelineIR, origin) -> tuple[str, int | None]:
+    """(file, line) for a Problem about an object: its own origin (a notebook cell keeps its
+    `nb.ipynb:cell N`), else the pipeline file."""
+    if origin is None:
+        return pipeline.source_file, None
+    return origin.file, origin.line
+
+
+def unique_names(
+    items: list[tuple[str, object]], sanitize, what: str, pipeline: PipelineIR
+) -> dict[str, str]:
+    """Map each original name (with the Origin that created it) to its sanitised form; a
+    collision is an error at the second one, naming both."""
     out: dict[str, str] = {}
     owner: dict[str, str] = {}
     problems = []
-    for original, line in items:
+    for original, origin in items:
         clean = sanitize(original)
         if clean in owner and owner[clean] != original:
             problems.append(
                 Problem(
-                    file,
-                    int(line) if line else None,
+                    *where(pipeline, origin),
                     f"{what} {original!r} and {owner[clean]!r} both become {clean!r} on "
                     "this target: rename one of them",
                 )

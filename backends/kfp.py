@@ -35,7 +35,7 @@ from ..ir import (
     Step,
 )
 from . import kfp_spec as spec
-from .base import Artifact, Backend, CompileContext, file_stem, identifier
+from .base import Artifact, Backend, CompileContext, file_stem, identifier, where
 from .kfp_executor import encode
 
 DEFAULT_IMAGE = "python:3.11-slim"
@@ -246,12 +246,6 @@ class _StepPlan:
     platform: dict = field(default_factory=dict)
 
 
-def _where(pipeline: PipelineIR, origin) -> tuple[str, int | None]:
-    if origin is None:
-        return pipeline.source_file, None
-    return origin.file, origin.line
-
-
 class KfpBackend(Backend):
     name = "kfp"
     profiles = ("kubernetes",)
@@ -264,7 +258,7 @@ class KfpBackend(Backend):
         problems: list[Problem] = []
 
         def report(origin, message: str) -> None:
-            file, line = _where(pipeline, origin)
+            file, line = where(pipeline, origin)
             problems.append(Problem(file, line, message))
 
         owners: dict[str, str] = {}
@@ -291,28 +285,21 @@ class KfpBackend(Backend):
                         f"environment {env.name!r}: pip requirement {req!r} cannot be installed "
                         "on KFP (no control characters or '{{' allowed)",
                     )
-            if env.dockerfile and not env.docker_image and not pipeline.kubernetes.default_image:
-                report(
-                    env.origin,
-                    f"environment {env.name!r} is built from a Dockerfile, which KFP cannot "
-                    "build: build and push the image, then use Environment.from_docker_image(...) "
-                    "or set kubernetes: {default_image: ...} in mlpipe.yaml",
-                )
         placements = [(None, pipeline.kubernetes)] + [(c, c.kubernetes) for c in pipeline.computes]
         for compute, placement in placements:
-            where = compute.origin if compute else pipeline.origin
+            at = compute.origin if compute else pipeline.origin
             label = f"compute {compute.name!r}" if compute else "kubernetes"
             for tol in placement.tolerations:
                 bad = sorted(set(tol) - TOLERATION_KEYS)
                 if bad:
                     report(
-                        where,
+                        at,
                         f"{label}: toleration keys {', '.join(bad)} are not Kubernetes toleration "
                         f"fields ({', '.join(sorted(TOLERATION_KEYS))})",
                     )
                 seconds = tol.get("tolerationSeconds")
                 if seconds is not None and not str(seconds).strip().lstrip("-").isdigit():
-                    report(where, f"{label}: tolerationSeconds must be an integer, got {seconds!r}")
+                    report(at, f"{label}: tolerationSeconds must be an integer, got {seconds!r}")
         return problems
 
     # ------------------------------------------------------------------------------ render
@@ -342,6 +329,15 @@ class KfpBackend(Backend):
         params = {p.name: p for p in pipeline.parameters}
         embedded = _embedded_snapshots(pipeline, ctx)
         self._store_large_snapshots(pipeline, ctx, embedded)
+        for env in pipeline.environments:
+            if env.dockerfile and not env.docker_image and not pipeline.kubernetes.default_image:
+                ctx.warn(
+                    env.origin,
+                    f"environment {env.name!r} is built from a Dockerfile, which KFP cannot build; "
+                    f"its steps use {DEFAULT_IMAGE} with the environment's pip packages. Build and "
+                    "push the image and use Environment.from_docker_image(...), or set "
+                    "kubernetes: {default_image: ...} in mlpipe.yaml",
+                )
         plans = []
         steps = {s.name: s for s in pipeline.steps}
         for name in pipeline.topological_order():
@@ -441,7 +437,7 @@ class KfpBackend(Backend):
                 snapshot=plan.snapshot,
             )
             if len(module) > MODULE_MAX_CHARS:
-                file, line = _where(pipeline, plan.step.origin)
+                file, line = where(pipeline, plan.step.origin)
                 raise MlpipeError(
                     Problem(
                         file,

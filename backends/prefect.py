@@ -38,7 +38,7 @@ from ..ir import (
     Recurrence,
     Step,
 )
-from .base import Artifact, Backend, CompileContext, identifier, unique_names
+from .base import Artifact, Backend, CompileContext, identifier, unique_names, where
 
 PREFECT_VERSION = "3.9.1"
 LINE_LENGTH = 100  # the repository's ruff line length: generated code must pass `ruff format`
@@ -549,14 +549,14 @@ class PrefectBackend(Backend):
         except MlpipeError as exc:
             problems.extend(exc.problems)
         for sched in pipeline.schedules:
-            where = _where(pipeline, sched.origin)
+            at = where(pipeline, sched.origin)
             rec = sched.recurrence
             if rec is not None:
                 tz = time_zone(rec.time_zone)
                 if not _valid_zone(tz):
                     problems.append(
                         Problem(
-                            *where,
+                            *at,
                             f"schedule {sched.name!r}: unknown time zone {rec.time_zone!r}; use "
                             "an IANA name such as 'Europe/Berlin' or a TimeZone constant",
                         )
@@ -565,7 +565,7 @@ class PrefectBackend(Backend):
                 if bad_days:
                     problems.append(
                         Problem(
-                            *where,
+                            *at,
                             f"schedule {sched.name!r}: unknown week day(s) {', '.join(bad_days)}",
                         )
                     )
@@ -573,7 +573,7 @@ class PrefectBackend(Backend):
             if unknown:
                 problems.append(
                     Problem(
-                        *where,
+                        *at,
                         f"schedule {sched.name!r} sets unknown pipeline parameter(s) "
                         f"{', '.join(map(repr, unknown))}",
                     )
@@ -583,15 +583,12 @@ class PrefectBackend(Backend):
     def _names(self, pipeline: PipelineIR) -> tuple[dict[str, str], dict[str, str]]:
         """Python names of the parameters and of the step functions (collisions are errors)."""
 
-        def line(origin) -> str:
-            return str(origin.line) if origin else ""
-
         flow_func = _python_name(pipeline.name)
         params = unique_names(
-            [(p.name, line(p.origin)) for p in pipeline.parameters] + [("regenerate_outputs", "")],
+            [(p.name, p.origin) for p in pipeline.parameters] + [("regenerate_outputs", None)],
             _python_name,
             "pipeline parameter",
-            pipeline.source_file,
+            pipeline,
         )
         # Inside the flow body a parameter would hide a task function of the same name.
         reserved = RESERVED | {flow_func, flow_func + "_step"} | set(params.values())
@@ -601,10 +598,7 @@ class PrefectBackend(Backend):
             return base + "_step" if base in reserved or base.startswith("_") else base
 
         steps = unique_names(
-            [(s.name, line(s.origin)) for s in pipeline.steps],
-            step_func,
-            "step",
-            pipeline.source_file,
+            [(s.name, s.origin) for s in pipeline.steps], step_func, "step", pipeline
         )
         return params, steps
 
@@ -838,12 +832,6 @@ class PrefectBackend(Backend):
                 }
             )
         return out
-
-
-def _where(pipeline: PipelineIR, origin) -> tuple[str, int | None]:
-    if origin is None:
-        return pipeline.source_file, None
-    return origin.file, origin.line
 
 
 def _parameter_value(value):

@@ -12,6 +12,7 @@ import pytest
 from mlpipe.backends import base
 from mlpipe.capture import capture
 from mlpipe.errors import MlpipeError
+from mlpipe.ir import Origin, PipelineIR
 
 
 class EchoBackend(base.Backend):
@@ -126,9 +127,17 @@ def test_nothing_is_written_when_a_pipeline_fails_to_render(tmp_path):
 def test_sanitised_name_collision_names_both(tmp_path):
     with pytest.raises(MlpipeError) as info:
         base.unique_names(
-            [("train-a", "3"), ("train_a", "7")], base.identifier, "step", "pipeline.py"
+            [
+                ("train-a", Origin(file="pipeline.py", line=3)),
+                ("train_a", Origin(file="nb.ipynb:cell 4", line=7)),
+            ],
+            base.identifier,
+            "step",
+            PipelineIR(name="p", source_file="pipeline.py"),
         )
-    assert "pipeline.py:7: step 'train_a' and 'train-a' both become 'train_a'" in str(info.value)
+    assert "nb.ipynb:cell 4:line 7: step 'train_a' and 'train-a' both become 'train_a'" in str(
+        info.value
+    )
     long = "x" * 300
     assert len(base.identifier(long, max_len=250)) == 250
     assert base.identifier(long + "a", 250) != base.identifier(long + "b", 250)
