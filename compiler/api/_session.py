@@ -11,11 +11,15 @@ import itertools
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from ..ir import Origin
-from ..workspace_config import WorkspaceConfig
-from ..workspace_config import load as load_config
+
+# pydantic (the IR) and PyYAML (mlpipe.yaml) load only when a capture needs them: step scripts
+# running in a bare environment venv may still `from azureml.core import Run, Dataset`.
+if TYPE_CHECKING:
+    from ..ir import Origin
+    from ..workspace_config import WorkspaceConfig
 
 
 class Session:
@@ -45,6 +49,8 @@ class Session:
     @property
     def config(self) -> WorkspaceConfig:
         if self._config is None:
+            from ..workspace_config import load as load_config
+
             self._config = load_config(self.pipeline_dir)
         return self._config
 
@@ -58,9 +64,13 @@ class Session:
         while frame is not None:
             rel = self.user_files.get(frame.f_code.co_filename)
             if rel is not None:
-                found = Origin(file=rel, line=frame.f_lineno)
+                found = (rel, frame.f_lineno)
             frame = frame.f_back
-        return found
+        if found is None:
+            return None
+        from ..ir import Origin
+
+        return Origin(file=found[0], line=found[1])
 
     def warn(self, message: str, origin: Origin | None = None) -> None:
         self.warnings.append((origin or self.origin(), message))

@@ -8,8 +8,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from ._session import current, fail
 
 DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
@@ -19,6 +17,8 @@ _DEFAULT_IMAGES = {DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE}
 
 @cache
 def curated_table() -> list[dict]:
+    import yaml
+
     text = resources.files("mlpipe").joinpath("data/curated_environments.yaml").read_text()
     return yaml.safe_load(text)
 
@@ -40,6 +40,8 @@ class CondaDependencies:
             self._load(Path(conda_dependencies_file_path))
 
     def _load(self, path: Path):
+        import yaml
+
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as exc:
@@ -105,6 +107,8 @@ class CondaDependencies:
         return iter(self._conda)
 
     def serialize_to_string(self) -> str:
+        import yaml
+
         deps: list = ([f"python={self._python}"] if self._python else []) + self._conda
         if self._pip:
             deps.append({"pip": self._pip})
