@@ -10,15 +10,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import tarfile
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
 
-from .runtime.fingerprint import StatCache, combine
+from .runtime.fingerprint import _RACY_SECONDS, combine
 from .runtime.step import default_cache_dir
+from .runtime.store import sha256_file
 
 ALWAYS_IGNORED_DIRS = frozenset({".mlpipe", ".git", "__pycache__", ".ipynb_checkpoints"})
 
@@ -67,17 +71,81 @@ def list_files(root: str | os.PathLike) -> list[str]:
 
 
 def hash_directory(root: str | os.PathLike, cache_dir: str | None = None) -> SnapshotInfo:
-    """The snapshot hash of `root`. File digests are remembered by (path, size, mtime) in the
-    machine-local stat cache, so re-hashing an unchanged folder reads no file contents."""
+    """The snapshot hash of `root`. File digests are remembered per folder in the machine-local
+    cache (`_DigestManifest`), so re-hashing an unchanged folder reads no file contents and only
+    one small cache file; `cache_dir=""` turns that off."""
     root = Path(root)
-    stat_cache = StatCache(cache_dir if cache_dir is not None else default_cache_dir())
+    manifest = _DigestManifest(cache_dir if cache_dir is not None else default_cache_dir(), root)
     entries = []
     total = 0
     for rel in list_files(root):
-        full = str(root / rel)
-        entries.append((rel, stat_cache.sha256(full)))
-        total += os.path.getsize(full)
+        full = os.path.join(root, rel)
+        st = os.stat(full)
+        entries.append((rel, manifest.sha256(rel, full, st)))
+        total += st.st_size
+    manifest.save()
     return SnapshotInfo(combine(entries), len(entries), total)
+
+
+class _DigestManifest:
+    """sha256 of a folder's files, kept in ONE cache file per folder (its real path):
+    `<cache>/stat/dirs/<sha256 of the path>.json`, {relative path: [size, mtime_ns, ctime_ns, inode,
+    digest]}. A file whose stat differs in any of those, or that changed within the last
+    _RACY_SECONDS (a same-size rewrite within the timestamp granularity), is hashed again.
+
+    One file read instead of one per source file keeps an unchanged re-hash of thousands of files
+    cheap, and a first hash costs one write, not thousands. Lock-free: written with a rename; a lost
+    or corrupt manifest only costs a re-hash."""
+
+    VERSION = 1
+
+    def __init__(self, cache_dir: str, root: Path):
+        self.path = None
+        self.old: dict = {}
+        self.new: dict = {}
+        self.changed = False
+        if not cache_dir:
+            return
+        real = os.path.realpath(root)
+        key = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+        self.path = os.path.join(cache_dir, "stat", "dirs", f"{key[:40]}.json")
+        self.now = time.time()
+        self.root = real
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            if doc.get("version") == self.VERSION and doc.get("root") == real:
+                self.old = dict(doc["files"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.old = {}
+
+    def sha256(self, rel: str, full: str, st: os.stat_result) -> str:
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        if self.path is None:
+            return sha256_file(full)
+        old = self.old.get(rel)
+        if old is not None and old[:4] == stamp and len(old[4]) == 64:
+            self.new[rel] = old
+            return old[4]
+        digest = sha256_file(full)
+        self.changed = True
+        racy = self.now - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 < _RACY_SECONDS
+        if not racy:
+            self.new[rel] = [*stamp, digest]
+        return digest
+
+    def save(self) -> None:
+        if self.path is None or not (self.changed or len(self.new) != len(self.old)):
+            return
+        doc = {"version": self.VERSION, "root": self.root, "files": self.new}
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            tmp = f"{self.path}.{uuid.uuid4().hex[:8]}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
 
 
 def pack(root: str | os.PathLike) -> tuple[SnapshotInfo, bytes]:
