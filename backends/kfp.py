@@ -302,6 +302,9 @@ class KfpBackend(Backend):
                     report(at, f"{label}: tolerationSeconds must be an integer, got {seconds!r}")
         return problems
 
+    def verify_code(self) -> str | None:
+        return VERIFY_CODE
+
     # ------------------------------------------------------------------------------ render
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
         stem = file_stem(pipeline.name)
@@ -904,3 +907,20 @@ def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
         "# `unsupported` explain where KFP cannot express the Azure ML original exactly.\n"
     )
     return spec.dump_yaml([doc], header)
+
+
+# Run by `mlpipe verify DIR --target kfp` in an interpreter with kfp: kfp's own component loader.
+VERIFY_CODE = """
+import json, sys
+from pathlib import Path
+from kfp import components
+problems = []
+for path in sorted(Path(sys.argv[1]).glob("*.yaml")):
+    if path.name.endswith(".deploy.yaml"):
+        continue
+    try:
+        components.load_component_from_file(str(path))
+    except Exception as exc:
+        problems.append({"file": str(path), "message": "kfp cannot load it: " + repr(exc)[-1500:]})
+print(json.dumps(problems))
+"""

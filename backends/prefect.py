@@ -197,6 +197,8 @@ def py_literal(value) -> str:
 
 def text_width(text: str) -> int:
     """Display width as ruff counts it: East Asian wide characters take two columns."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
@@ -619,6 +621,9 @@ class PrefectBackend(Backend):
         )
         return [Artifact(f"{model.module}.py", flow_code.encode("utf-8"))]
 
+    def verify_code(self) -> str | None:
+        return VERIFY_CODE
+
     def render_shared(self, pipelines: list[PipelineIR], profile: str) -> list[Artifact]:
         """One prefect.yaml with a deployment per pipeline (and the kubernetes job template)."""
         env = _jinja()
@@ -687,10 +692,13 @@ class PrefectBackend(Backend):
         order = pipeline.topological_order()
         by_name = {s.name: s for s in pipeline.steps}
         futures = {name: f"{step_funcs[name]}_future" for name in order}
+        rank = {name: i for i, name in enumerate(order)}  # upstream futures in flow order
         for name in order:
             step = by_name[name]
             model.steps.append(
-                self._step_model(pipeline, profile, step, step_funcs[name], futures, deps[name])
+                self._step_model(
+                    pipeline, profile, step, step_funcs[name], futures, deps[name], rank
+                )
             )
             compute = _compute_of(pipeline, step)
             if compute is not None:
@@ -719,6 +727,7 @@ class PrefectBackend(Backend):
         func: str,
         futures: dict[str, str],
         upstream: set[str],
+        rank: dict[str, int],
     ) -> StepModel:
         compute = _compute_of(pipeline, step)
         options: list = [("name=", py_str(step.name))]
@@ -754,7 +763,7 @@ class PrefectBackend(Backend):
 
         future = futures[step.name]
         submit_args: list = ["params", "regenerate_outputs"]
-        ups = [futures[u] for u in sorted(upstream, key=list(futures).index)]
+        ups = [futures[u] for u in sorted(upstream, key=rank.__getitem__)]
         if ups:
             submit_args.append(("wait_for=", Code("", ups, "[", "]")))
         submit = Code(f"{func}.submit", submit_args).render(4, prefix=f"{future} = ")
@@ -773,9 +782,10 @@ class PrefectBackend(Backend):
             if sub.regenerate_outputs:
                 parameters["regenerate_outputs"] = True
         _, description = docstring(pipeline.description or "", 0)
+        version = pipeline.ir_hash()[:12]
         main: dict = {
             "name": pipeline.name,
-            "version": pipeline.ir_hash()[:12],
+            "version": version,
             "description": pipeline.description or f"mlpipe pipeline {pipeline.name}",
             "entrypoint": f"{model.module}.py:{model.flow_func}",
             "tags": ["mlpipe"],
@@ -821,7 +831,7 @@ class PrefectBackend(Backend):
             out.append(
                 {
                     "name": _deployment_name(compute),
-                    "version": pipeline.ir_hash()[:12],
+                    "version": version,
                     "description": f"One Kubernetes job per step of {pipeline.name}: {what}.",
                     "entrypoint": f"{model.module}.py:{model.step_flow_func}",
                     "tags": ["mlpipe", "mlpipe-step"],
@@ -853,3 +863,32 @@ def _compute_tag(pipeline: PipelineIR, compute: Compute) -> str:
 
 def _deployment_name(compute: Compute | None) -> str:
     return compute.name if compute is not None else NO_COMPUTE
+
+
+# Run by `mlpipe verify DIR --target prefect` in the Prefect interpreter: Prefect's own
+# prefect.yaml loader, and every deployment's flow loaded from its entrypoint.
+VERIFY_CODE = """
+import io, json, os, sys
+from pathlib import Path
+out = sys.argv[1]
+os.chdir(out)
+problems = []
+from rich.console import Console
+from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+from prefect.flows import load_flow_from_entrypoint
+buf = io.StringIO()
+try:
+    configs, _ = _load_deploy_configs_and_actions(Path("prefect.yaml"), console=Console(file=buf))
+except Exception as exc:
+    configs = []
+    problems.append({"file": "prefect.yaml", "message": "Prefect cannot load it: " + str(exc)})
+if buf.getvalue().strip():
+    problems.append({"file": "prefect.yaml", "message": buf.getvalue().strip()[-1500:]})
+for cfg in configs:
+    try:
+        load_flow_from_entrypoint(cfg["entrypoint"])
+    except Exception as exc:
+        problems.append({"file": cfg["entrypoint"].split(":")[0],
+                         "message": "Prefect cannot load the flow: " + repr(exc)[-1500:]})
+print(json.dumps(problems))
+"""
