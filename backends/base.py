@@ -19,6 +19,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _encode_str
 from pathlib import Path
 
 from ..errors import MlpipeError, Problem
@@ -93,10 +94,85 @@ class CompileResult:
 
 
 def bundle_json(pipeline: PipelineIR) -> bytes:
-    return (
-        json.dumps(pipeline.model_dump(mode="json"), indent=1, sort_keys=True, ensure_ascii=False)
-        + "\n"
-    ).encode("utf-8")
+    doc = pipeline.model_dump(mode="json")
+    try:
+        text = pretty_json(doc)
+    except _NotPlain:
+        text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+class _NotPlain(Exception):
+    pass
+
+
+_INF = float("inf")
+
+
+def pretty_json(obj) -> str:
+    """`json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False)`, byte for byte, for plain
+    JSON data (dict with str keys, list, str, int, float, bool, None, exactly those types; anything
+    else raises _NotPlain). The stdlib indents with its pure-Python encoder (a generator per
+    container); this one appends to one list and is ~2-3x faster on a large bundle."""
+    parts: list[str] = []
+    _pretty(obj, parts, "\n")
+    return "".join(parts)
+
+
+def _pretty(o, parts: list[str], nl: str) -> None:
+    t = type(o)
+    if t is str:
+        parts.append(_encode_str(o))
+    elif t is dict:
+        if not o:
+            parts.append("{}")
+            return
+        inner = nl + " "
+        sep = "{" + inner
+        for key in sorted(o):
+            if type(key) is not str:
+                raise _NotPlain
+            value = o[key]
+            if type(value) is str:
+                parts.append(sep + _encode_str(key) + ": " + _encode_str(value))
+            else:
+                parts.append(sep + _encode_str(key) + ": ")
+                _pretty(value, parts, inner)
+            sep = "," + inner
+        parts.append(nl + "}")
+    elif t is list:
+        if not o:
+            parts.append("[]")
+            return
+        inner = nl + " "
+        sep = "[" + inner
+        for item in o:
+            if type(item) is str:
+                parts.append(sep + _encode_str(item))
+            else:
+                parts.append(sep)
+                _pretty(item, parts, inner)
+            sep = "," + inner
+        parts.append(nl + "]")
+    elif o is None:
+        parts.append("null")
+    elif o is True:
+        parts.append("true")
+    elif o is False:
+        parts.append("false")
+    elif t is int:
+        parts.append(int.__repr__(o))
+    elif t is float:
+        if o != o:
+            parts.append("NaN")
+        elif o == _INF:
+            parts.append("Infinity")
+        elif o == -_INF:
+            parts.append("-Infinity")
+        else:
+            parts.append(float.__repr__(o))
+    else:  # tuples, subclasses, other types: the stdlib's rules
+        raise _NotPlain
 
 
 def compile_pipelines(
@@ -143,7 +219,8 @@ def compile_pipelines(
                 )
             packed[step.snapshot.hash] = data
     warnings: list[Problem] = []
-    for p in pipelines:
+    ir_hashes = [p.ir_hash() for p in pipelines]  # canonical JSON of the whole IR: once each
+    for p, ir_hash in zip(pipelines, ir_hashes, strict=True):
         snaps = {
             s.snapshot.hash: f"{BUNDLE_DIR}/snapshots/{s.snapshot.hash}.tar.gz" for s in p.steps
         }
@@ -153,7 +230,7 @@ def compile_pipelines(
             pipeline_dir=pipeline_dir,
             snapshots=snaps,
             bundle_path=bundle_path,
-            ir_hash=p.ir_hash(),
+            ir_hash=ir_hash,
             snapshot_bytes={h: packed[h] for h in snaps},
         )
         if backend.uses_bundle:
@@ -173,7 +250,7 @@ def compile_pipelines(
     entry = {
         "target": backend.name,
         "profile": profile,
-        "pipelines": {p.name: p.ir_hash() for p in pipelines},
+        "pipelines": {p.name: h for p, h in zip(pipelines, ir_hashes, strict=True)},
         "sha256": {
             rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(artifacts.items())
         },
