@@ -211,6 +211,8 @@ def py_literal(value, indent: int = 0) -> str:
 
 def text_width(text: str) -> int:
     """Columns as ruff counts them (East Asian wide characters take two)."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
@@ -832,8 +834,9 @@ class AirflowBackend(Backend):
         tasks = []
         deps = pipeline.dependencies()
         order = pipeline.topological_order()
+        by_name = {s.name: s for s in pipeline.steps}
         for name in order:
-            step = pipeline.step(name)
+            step = by_name[name]
             tid = ids[name]
             t = {
                 "var": tid,
@@ -890,8 +893,13 @@ class AirflowBackend(Backend):
 
         edges = []
         roots = []
+        downstream: dict[str, list[str]] = {name: [] for name in order}
+        for d in order:  # each step's downstream steps, in topological order
+            for up in deps[d]:
+                if up in downstream:
+                    downstream[up].append(d)
         for name in order:
-            downs = [d for d in order if name in deps[d]]
+            downs = downstream[name]
             if not deps[name]:
                 roots.append(ids[name])
             if downs:
