@@ -4,6 +4,7 @@ own loader, with a count of what happened.
     .venv/bin/python benchmarks/fuzz.py                      # 10,000 cases, every target
     .venv/bin/python benchmarks/fuzz.py --cases 500 --targets kfp --seed 7
     .venv/bin/python benchmarks/fuzz.py --json fuzz.json --keep-failures /tmp/fuzz-failures
+    .venv/bin/python benchmarks/fuzz.py --jobs 2              # two processes, seeds 0 and 1
 
 Each case comes from tests/reliability/strategies.py (half with plain names, half with hostile
 step / parameter / experiment names): it is written as a v1 pipeline file, captured in-process, its
@@ -107,6 +108,43 @@ def local_run(captured: S.Captured, cache: Path) -> str | None:
     return None
 
 
+def run_jobs(args) -> int:
+    """Split the cases over `args.jobs` processes (seeds seed, seed+1, ...) and add up."""
+    import subprocess
+
+    work = Path(tempfile.mkdtemp(prefix="mlpipe-fuzz-jobs-"))
+    per_job = -(-args.cases // args.jobs)
+    procs = []
+    for k in range(args.jobs):
+        cmd = [sys.executable, __file__, "--cases", str(per_job), "--targets", args.targets]
+        cmd += ["--seed", str(args.seed + k), "--run-every", str(args.run_every)]
+        cmd += ["--restart-every", str(args.restart_every), "--json", str(work / f"{k}.json")]
+        if args.keep_failures:
+            cmd += ["--keep-failures", str(args.keep_failures / f"job-{k}")]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
+    codes = [p.wait() for p in procs]
+    reports = [json.loads((work / f"{k}.json").read_text()) for k in range(args.jobs)]
+    merged: dict = {"cases": 0, "jobs": args.jobs, "exit_codes": codes}
+    for rep in reports:
+        merged["cases"] += rep["cases"]
+        for key in ("capture", "local_runs", "seconds"):
+            acc = collections.Counter(merged.get(key, {}))
+            acc.update(rep[key])
+            merged[key] = dict(acc)
+        for key in ("targets", "refusals"):
+            for target, counts in rep[key].items():
+                acc = collections.Counter(merged.setdefault(key, {}).get(target, {}))
+                acc.update(counts)
+                merged[key][target] = dict(acc)
+        for kind, examples in rep["failure_examples"].items():
+            merged.setdefault("failure_examples", {}).setdefault(kind, []).extend(examples[:2])
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(merged, indent=1, ensure_ascii=True))
+    if args.json:
+        args.json.write_text(json.dumps(merged, indent=1, ensure_ascii=True) + "\n")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", type=int, default=10_000)
@@ -116,7 +154,10 @@ def main() -> int:
     ap.add_argument("--restart-every", type=int, default=2000, help="fresh loaders every N")
     ap.add_argument("--json", type=Path, default=None, help="write the report here")
     ap.add_argument("--keep-failures", type=Path, default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (own loaders each)")
     args = ap.parse_args()
+    if args.jobs > 1:
+        return run_jobs(args)
     targets = [t for t in args.targets.split(",") if t]
     work = Path(tempfile.mkdtemp(prefix="mlpipe-fuzz-"))
     cache = work / "cache"

@@ -34,6 +34,7 @@ import math
 import os
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -593,7 +594,8 @@ def compile_case(captured: Captured, target: str, out: Path) -> str | None:
 # ({"dir": compile output folder}) and answers one JSON line. Anything the orchestrator prints
 # goes to stderr (a log file), never into the answers.
 _PROLOGUE = r"""
-import json, os, sys, traceback
+import faulthandler, json, os, signal, sys, traceback
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hung loader shows where it hangs
 _answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)
 sys.stdout = sys.stderr
@@ -830,7 +832,7 @@ LOADERS = {"airflow": AIRFLOW_LOADER, "prefect": PREFECT_LOADER, "kfp": KFP_LOAD
 class Loader:
     """One long-lived loader process for a target; restarted if it dies or hangs."""
 
-    def __init__(self, target: str, timeout: float = 180.0):
+    def __init__(self, target: str, timeout: float = 120.0):
         self.target = target
         self.timeout = timeout
         self.proc: subprocess.Popen | None = None
@@ -912,6 +914,10 @@ class Loader:
             return answer
         answer = self._read(self.timeout) if self.proc is not None else None
         if answer is None:
+            if self.proc is not None and self.proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.kill(self.proc.pid, signal.SIGUSR1)  # its stacks, into the log
+                time.sleep(1)
             tail = self.log_tail()
             self.stop()
             return {"error": f"{self.target} loader hung or died:\n{tail}"}

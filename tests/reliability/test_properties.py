@@ -296,6 +296,15 @@ def test_kfp_pipeline_named_like_one_of_its_steps_loads(loaders, tmp_path):
     assert _one_case_on("kfp", case, loaders, tmp_path).status == "ok"
 
 
+@pytest.mark.xdist_group("loader-kfp")
+def test_kfp_pipeline_file_cannot_be_mistaken_for_a_deploy_document(loaders, tmp_path):
+    # Experiment 'nightly.deploy' compiles to nightly.deploy.yaml (+ nightly.deploy.deploy.yaml):
+    # the pipeline's own YAML has the name of pipeline 'nightly''s deploy document, so tools
+    # that skip `*.deploy.yaml` (tests/targets/kfp.py, this loader) find no pipeline at all.
+    case = Case((StepSpec("s", (Arg("x"),)),), (), experiment="nightly.deploy")
+    assert _one_case_on("kfp", case, loaders, tmp_path).status == "ok"
+
+
 @pytest.mark.xdist_group("loader-prefect")
 def test_prefect_parameter_named_like_a_step_keeps_the_step(loaders, tmp_path):
     # Parameter 'prep' and step 'prep': the flow argument `prep` shadows the task `prep` inside
