@@ -12,47 +12,6 @@ def _where(origin: Origin | None, displays: dict, fallback: str) -> tuple[str, i
     return displays.get(origin.file, origin.file), origin.line
 
 
-def coerce_parameter(kind: str, value):
-    """The value a parameter of `kind` takes from an override, or raise ValueError."""
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-            return value.strip().lower() in ("true", "1")
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise ValueError(f"expected true or false, got {value!r}")
-    if kind == "int":
-        if isinstance(value, bool):
-            raise ValueError(f"expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise ValueError(f"expected an integer, got {value!r}")
-    if kind == "float":
-        if isinstance(value, bool):
-            raise ValueError(f"expected a number, got {value!r}")
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ValueError(f"expected a number, got {value!r}")
-    if kind == "string":
-        if isinstance(value, str):
-            return value
-        raise ValueError(f"expected a string, got {value!r}")
-    return value
-
-
 def find_cycle(deps: dict[str, set[str]]) -> list[str] | None:
     """One cycle as a list of step names (first repeated at the end), or None."""
     state: dict[str, int] = {}
@@ -123,25 +82,30 @@ def validate(pipeline: PipelineIR, sess=None) -> list[Problem]:
         )
 
     params = {p.name: p for p in pipeline.parameters}
+    stores = [d.name for d in pipeline.datastores]
     for sub in pipeline.submissions:
         for key, value in sub.pipeline_parameters.items():
-            _check_override(report, sub.origin, params, key, value, "pipeline_parameters")
+            _check_override(report, sub.origin, params, key, value, "pipeline_parameters", stores)
     for sched in pipeline.schedules:
         for key, value in sched.pipeline_parameters.items():
             _check_override(
-                report, sched.origin, params, key, value, "Schedule pipeline_parameters"
+                report, sched.origin, params, key, value, "Schedule pipeline_parameters", stores
             )
     return problems
 
 
-def _check_override(report, origin, params, key, value, what):
+def _check_override(report, origin, params, key, value, what, datastores):
     if key not in params:
         known = ", ".join(sorted(params)) or "none"
         report(
             origin, f"{what}: {key!r} is not a parameter of this pipeline (its parameters: {known})"
         )
         return
+    from ..runtime.params import coerce
+
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
     try:
-        coerce_parameter(params[key].type, value)
+        coerce(key, params[key].type, value, datastores)
     except ValueError as exc:
-        report(origin, f"{what}: parameter {key!r} is {params[key].type}: {exc}")
+        report(origin, f"{what}: {exc}")

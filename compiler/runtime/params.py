@@ -110,6 +110,14 @@ def _coerce_data(name: str, ptype: str, value, datastores: set[str]):
     raise ParameterError(f"parameter {name!r}: cannot read {value!r} as a data path")
 
 
+def coerce(name: str, ptype: str, value, datastores=()):
+    """`value` as parameter `name` of type `ptype` takes it, or ParameterError. The compiler's
+    validation uses this too, so an override is judged the same at compile and at run time."""
+    if ptype in ("datapath", "dataset"):
+        return _coerce_data(name, ptype, value, set(datastores))
+    return _coerce_scalar(name, ptype, value)
+
+
 def resolve_parameters(ir: dict, overrides: dict | None) -> dict:
     """{name: value} for every pipeline parameter: IR default, replaced by a coerced override."""
     declared = {p["name"]: p for p in ir.get("parameters", [])}

@@ -115,7 +115,7 @@ def test_unknown_parameter_override_in_submit(tmp_path):
     )
     assert proc.returncode == 2
     assert (
-        "pipeline.py:7: pipeline_parameters: parameter 'n' is int: expected an integer"
+        "pipeline.py:7: pipeline_parameters: parameter 'n' is an int, got 'many'"
         in proc.stderr
     )
     assert (
