@@ -78,7 +78,7 @@ with open(os.path.join(out, "done"), "w") as fh:
     fh.write(" ".join(args))
 if os.environ.get("BENCH_COUNT_FILE"):  # one line per step execution: proves what ran
     with open(os.environ["BENCH_COUNT_FILE"], "a") as fh:
-        fh.write(args[args.index("--index") + 1] + "\n")
+        fh.write(args[args.index("--index") + 1] + "\\n")
 """
 
 
