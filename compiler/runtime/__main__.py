@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import signal
 import sys
+import time
+import uuid
 
 from . import store
 from .params import ParameterError
-from .step import RunContext, StepInvocationError, compute_fingerprint, run_step
+from .step import (
+    RunContext,
+    StepInvocationError,
+    compute_fingerprint,
+    default_cache_dir,
+    run_step,
+)
 from .store import write_json_atomic
 
 
@@ -88,8 +97,73 @@ def _load_ir(path: str) -> dict:
     return doc
 
 
+# A local bundle is cut once into per-step slices (one cache file: an index line, then the slices),
+# so each task parses its own step's slice, not the whole IR: Airflow / Prefect tasks all read one
+# bundle, 1.9 MB for 1000 steps and 9.4 MB for 5000.
+SLICE_VERSION = 1
+_RACY_SECONDS = 2.0
+
+
+def _step_slice(path: str, step: str, cache_dir: str | None) -> dict | None:
+    """The bundle's IR with `steps` holding only `step` (what run_step reads: upstream data comes
+    from the run's step records, as for KFP's per-step slices), from the cache when cut already.
+    None when the cache cannot help (then the caller reads the whole bundle)."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+        if time.time() - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 < _RACY_SECONDS:
+            return None
+        stamp = f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+        key = hashlib.sha256(stamp.encode("utf-8", "surrogateescape")).hexdigest()[:40]
+        cache = os.path.abspath(os.path.expanduser(cache_dir or default_cache_dir()))
+        file = os.path.join(cache, "ir-slices", f"{key}.v{SLICE_VERSION}")
+        try:
+            with open(file, "rb") as fh:
+                index = json.loads(fh.readline())
+                start = fh.tell()
+                where = index["steps"].get(step)
+                if where is None:
+                    return None  # run_step reports the unknown step with the whole list
+                parts = []
+                for off, size in (index["head"], where):
+                    fh.seek(start + off)
+                    parts.append(fh.read(size).decode("ascii"))
+            return json.loads(parts[0] + "[" + parts[1] + "]}")
+        except FileNotFoundError:
+            pass
+        doc = _load_ir(path)
+        base = {k: v for k, v in doc.items() if k != "steps"}
+        chunks = [json.dumps(dict(base, steps=[]), separators=(",", ":"))[: -len("[]}")]]
+        index = {"head": [0, len(chunks[0])], "steps": {}}
+        offset = len(chunks[0])
+        mine = None
+        for s in doc["steps"]:
+            text = json.dumps(s, separators=(",", ":"))  # ASCII: offsets are byte offsets
+            index["steps"][s["name"]] = [offset, len(text)]
+            chunks.append(text)
+            offset += len(text)
+            if s["name"] == step:
+                mine = dict(base, steps=[s])
+        try:  # written with a rename: tasks cutting the same bundle at once write equal files
+            os.makedirs(os.path.dirname(file), exist_ok=True)
+            tmp = f"{file}.{uuid.uuid4().hex[:8]}.tmp"
+            with open(tmp, "w", encoding="ascii") as fh:
+                fh.write(json.dumps(index, separators=(",", ":")) + "\n")
+                fh.write("".join(chunks))
+            os.replace(tmp, file)
+        except OSError:
+            pass
+        return mine
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _context(args) -> tuple[dict, RunContext]:
-    ir = _load_ir(args.ir)
+    ir = None
+    if args.command == "run-step" and store.is_local(args.ir):
+        ir = _step_slice(store.local_path(args.ir), args.step, args.cache_dir)
+    if ir is None:
+        ir = _load_ir(args.ir)
     try:
         params = json.loads(args.params_json or "{}")
     except ValueError as exc:
