@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
@@ -114,6 +115,44 @@ def _strip(data):
     return data
 
 
+# Query keys that carry secrets in storage URLs (SAS tokens, signed URLs, access keys).
+_SECRET_QUERY_KEYS = {
+    "sig",
+    "signature",
+    "se",
+    "sp",
+    "sv",
+    "skoid",
+    "sktid",
+    "token",
+    "sas",
+    "key",
+    "secret",
+    "password",
+    "access_key",
+    "secret_key",
+    "credential",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-goog-signature",
+    "x-goog-credential",
+}
+
+
+def credentials_in_url(value: str) -> str | None:
+    """What kind of credential a datastore URL carries (never the value itself), or None."""
+    if "://" not in value:
+        return None
+    parts = urlsplit(value)
+    if parts.password:
+        return "a password in the URL's user part"
+    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    found = sorted(keys & _SECRET_QUERY_KEYS)
+    if found:
+        return "the query parameter(s) " + ", ".join(found)
+    return None
+
+
 def _resolve_store(base: Path, value: str) -> str:
     if value.startswith(_URL_SCHEMES):
         if value.startswith("file://"):
@@ -202,6 +241,14 @@ def _parse(path: Path) -> WorkspaceConfig:
             fail(
                 line,
                 f"datastore {name!r} needs a path (relative to {CONFIG_NAME}) or an fsspec URL",
+            )
+        leak = credentials_in_url(value)
+        if leak:
+            fail(
+                line,
+                f"datastore {name!r}: the URL carries credentials ({leak}); remove them and give "
+                "them through the environment (e.g. AWS_*, AZURE_STORAGE_* variables or the "
+                "orchestrator's connections), never in mlpipe.yaml",
             )
         datastores[str(name)] = _resolve_store(base, value)
         ds_lines[str(name)] = line
