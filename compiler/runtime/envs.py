@@ -15,10 +15,7 @@ import subprocess
 import sys
 import time
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
+from . import store
 
 READY_MARKER = ".mlpipe-ready"
 
@@ -67,24 +64,6 @@ def find_uv() -> str | None:
     return shutil.which("uv")
 
 
-class _FileLock:
-    def __init__(self, path: str):
-        self.path = path
-        self.fh = None
-
-    def __enter__(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.fh = open(self.path, "a+")
-        if fcntl is not None:
-            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        if fcntl is not None:
-            fcntl.flock(self.fh.fileno(), fcntl.LOCK_UN)
-        self.fh.close()
-
-
 def _failed_packages(output: str, packages: list[str]) -> list[str]:
     names = {_requirement_name(p): p for p in packages}
     low = output.lower().replace("_", "-")
@@ -105,7 +84,7 @@ def ensure_env(env: dict, cache_dir: str, log=None) -> str:
     marker = os.path.join(root, READY_MARKER)
     if os.path.exists(marker):
         return python
-    with _FileLock(os.path.join(cache_dir, "envs", f"{key}.lock")):
+    with store.file_lock(os.path.join(cache_dir, "envs", f"{key}.lock")):
         if os.path.exists(marker):
             return python
         if os.path.exists(root):

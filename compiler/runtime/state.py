@@ -14,11 +14,6 @@ from contextlib import contextmanager
 
 from . import store
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
-
 STATE_DIR = ".mlpipe"
 
 
@@ -86,17 +81,11 @@ class State:
     @contextmanager
     def lock(self, url: str):
         """An exclusive lock next to a local state file (remote stores: best effort, no lock)."""
-        if not store.is_local(url) or fcntl is None:
+        if not store.is_local(url):
             yield
             return
-        path = store.local_path(url) + ".lock"
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        with store.file_lock(store.local_path(url) + ".lock"):
+            yield
 
     def register(self, dataset: str, version_info: dict, description: str | None = None) -> int:
         """Append a version to the local dataset registry; returns the new version number."""

@@ -12,8 +12,15 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 # Atomic writes use rename; fsync (durability across power loss) costs tens of ms per file on some
@@ -287,6 +294,28 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
+@contextmanager
+def file_lock(path: str):
+    """An exclusive lock held on `path` (created if needed) by this process, released on exit.
+    Without fcntl (Windows) it does not lock."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "a+") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _publish_lock(dest_path: str):
+    # Kept outside the datastore so publishing leaves nothing beside the output; flock only
+    # coordinates processes of one machine, which is who shares a local datastore path.
+    key = hashlib.sha256(os.path.realpath(dest_path).encode("utf-8")).hexdigest()[:32]
+    return file_lock(os.path.join(tempfile.gettempdir(), "mlpipe-locks", f"{key}.lock"))
+
+
 def publish_tree(files: list[tuple[str, str]], dest: str) -> None:
     """Publish local files [(local path, relative path)] as the folder `dest`, replacing it.
 
@@ -310,10 +339,11 @@ def publish_tree(files: list[tuple[str, str]], dest: str) -> None:
                 except OSError:
                     shutil.copy2(src, target)
             old = None
-            if os.path.lexists(dest_path):
-                old = os.path.join(parent, f".{os.path.basename(dest_path)}.mlpipe-{tag}.old")
-                os.rename(dest_path, old)
-            os.rename(tmp, dest_path)
+            with _publish_lock(dest_path):  # two runs publishing one fixed destination
+                if os.path.lexists(dest_path):
+                    old = os.path.join(parent, f".{os.path.basename(dest_path)}.mlpipe-{tag}.old")
+                    os.rename(dest_path, old)
+                os.rename(tmp, dest_path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
