@@ -46,6 +46,7 @@ RESERVED_INPUTS = (REGENERATE, RUN_ID_INPUT)
 SUMMARY_TASK = "mlpipe-run-summary"
 SUMMARY_FUNCTION = "mlpipe_run_summary"
 TASK_NAME_MAX = 48
+DEPLOY_SUFFIX = ".deploy.yaml"  # beside <pipeline>.yaml: kfp.Client upload arguments
 
 # Source snapshots ride inside the executor module when small, else `mlpipe compile` stores them
 # content-addressed in the default datastore (<datastore>/.mlpipe/snapshots/<hash>.tar.gz), where the
@@ -174,15 +175,27 @@ def parameter_input(name: str) -> str:
     return f"{out}_" if keyword.iskeyword(out) else out
 
 
+def _inexact_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53
+
+
+def pipeline_name(pipeline: PipelineIR) -> str:
+    return k8s_name(pipeline.name, max_len=128)
+
+
 def task_names(pipeline: PipelineIR) -> dict[str, str]:
     """Step name -> task name; names that clash after sanitising get a short hash of the original."""
     wanted = {s.name: k8s_name(s.name) for s in pipeline.steps}
     clashes: dict[str, int] = {}
     for base in wanted.values():
         clashes[base] = clashes.get(base, 0) + 1
-    clashes[SUMMARY_TASK] = clashes.get(SUMMARY_TASK, 0) + 1
+    # kfp's loader reads a file whose executors include `exec-<pipeline name>` as that single
+    # component, not as the pipeline: the pipeline's name is as taken as the summary task's.
+    reserved = {SUMMARY_TASK, pipeline_name(pipeline)}
+    for name in reserved:
+        clashes[name] = clashes.get(name, 0) + 1
     out: dict[str, str] = {}
-    taken = {SUMMARY_TASK}
+    taken = set(reserved)
     for s in pipeline.steps:
         base = wanted[s.name]
         name = base
@@ -277,6 +290,21 @@ class KfpBackend(Backend):
                     f"{name!r}: rename one of them",
                 )
             owners[name] = p.name
+            if _inexact_number(p.default):
+                report(
+                    p.origin,
+                    f"parameter {p.name!r}: KFP keeps numbers as doubles, so its default "
+                    f"{p.default} would reach the script as {int(float(p.default))}; keep "
+                    f"integers within ±2**53 or make the parameter a string",
+                )
+        for owner in [*pipeline.submissions, *pipeline.schedules]:
+            for name, value in owner.pipeline_parameters.items():
+                if _inexact_number(value):
+                    report(
+                        owner.origin,
+                        f"parameter {name!r} = {value}: KFP keeps numbers as doubles and would "
+                        f"pass {int(float(value))}; keep integers within ±2**53",
+                    )
         for env in pipeline.environments:
             for req in env.pip_packages:
                 if "{{" in req or any(not c.isprintable() for c in req):
@@ -308,6 +336,9 @@ class KfpBackend(Backend):
     # ------------------------------------------------------------------------------ render
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
         stem = file_stem(pipeline.name)
+        if stem.endswith(".deploy"):
+            # `nightly.deploy.yaml` would read as pipeline nightly's deploy document.
+            stem = stem.removesuffix(".deploy") + "_deploy"
         plans = self._plan(pipeline, ctx)
         pipeline_spec, deployment, platform_spec = self._build(pipeline, plans)
         # PipelineSpec.deployment_spec is a Struct: kfp converts the typed deployment config into
@@ -320,7 +351,7 @@ class KfpBackend(Backend):
         artifacts = [Artifact(f"{stem}.yaml", spec.dump_yaml(documents, header))]
         deploy = _deploy_document(pipeline, f"{stem}.yaml")
         if deploy is not None:
-            artifacts.append(Artifact(f"{stem}.deploy.yaml", deploy))
+            artifacts.append(Artifact(f"{stem}{DEPLOY_SUFFIX}", deploy))
         return artifacts
 
     # ------------------------------------------------------------------------- the plan
@@ -398,7 +429,7 @@ class KfpBackend(Backend):
     def _build(self, pipeline: PipelineIR, plans: list[_StepPlan]):
         pb = spec.pb2()
         ps = pb.PipelineSpec()
-        ps.pipeline_info.name = k8s_name(pipeline.name, max_len=128)
+        ps.pipeline_info.name = pipeline_name(pipeline)
         ps.pipeline_info.display_name = pipeline.name
         if pipeline.description:
             ps.pipeline_info.description = pipeline.description
@@ -916,7 +947,7 @@ from pathlib import Path
 from kfp import components
 problems = []
 for path in sorted(Path(sys.argv[1]).glob("*.yaml")):
-    if path.name.endswith(".deploy.yaml"):
+    if path.name.endswith(DEPLOY_SUFFIX):
         continue
     try:
         components.load_component_from_file(str(path))

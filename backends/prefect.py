@@ -580,6 +580,36 @@ class PrefectBackend(Backend):
                         f"{', '.join(map(repr, unknown))}",
                     )
                 )
+        if not problems:
+            problems.extend(self._templated_text(pipeline, profile))
+        return problems
+
+    def _templated_text(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
+        """Text of prefect.yaml that `prefect deploy` would substitute (it fills {{ $VAR }},
+        {{ prefect.variables.x }} and {{ name }} in every value of a deployment), so that the
+        flow would not get it as written."""
+        owners = [(s.pipeline_parameters, s.origin) for s in pipeline.schedules]
+        if pipeline.submissions:
+            sub = pipeline.submissions[-1]
+            owners.append((sub.pipeline_parameters, sub.origin))
+        problems = []
+        for dep in self._model(pipeline, profile).deployments:
+            for key, text in _texts(dep):
+                found = prefect_placeholders(text)
+                if not found or key[-1] == "description":  # a templated description is left out
+                    continue
+                origin = next(
+                    (o for values, o in owners if text in map(_parameter_value, values.values())),
+                    None,
+                )
+                problems.append(
+                    Problem(
+                        *where(pipeline, origin),
+                        f"prefect.yaml: {'.'.join(map(str, key))} of deployment {dep['name']!r} "
+                        f"holds {found[0]!r}, which `prefect deploy` would substitute; write the "
+                        "value without '{{ }}', or pass it when the flow runs",
+                    )
+                )
         return problems
 
     def _names(self, pipeline: PipelineIR) -> tuple[dict[str, str], dict[str, str]]:
@@ -781,16 +811,20 @@ class PrefectBackend(Backend):
             }
             if sub.regenerate_outputs:
                 parameters["regenerate_outputs"] = True
-        _, description = docstring(pipeline.description or "", 0)
         version = pipeline.ir_hash()[:12]
-        main: dict = {
-            "name": pipeline.name,
-            "version": version,
-            "description": pipeline.description or f"mlpipe pipeline {pipeline.name}",
-            "entrypoint": f"{model.module}.py:{model.flow_func}",
-            "tags": ["mlpipe"],
-            "parameters": parameters,
-        }
+        main: dict = {"name": pipeline.name, "version": version}
+        description = pipeline.description or f"mlpipe pipeline {pipeline.name}"
+        if not prefect_placeholders(description):
+            # Else `prefect deploy` would fill it in (secrets from the environment included):
+            # left out, the deployment takes the flow's own description, which it never templates.
+            main["description"] = description
+        main.update(
+            {
+                "entrypoint": f"{model.module}.py:{model.flow_func}",
+                "tags": ["mlpipe"],
+                "parameters": parameters,
+            }
+        )
         schedules = []
         for sched in pipeline.schedules:
             if sched.recurrence is None:
@@ -849,6 +883,26 @@ def _parameter_value(value):
     if isinstance(value, DataPath | Dataset):
         return json.dumps(value.model_dump(mode="json"), sort_keys=True)
     return value
+
+
+# What `prefect deploy` reads as a placeholder ({{ name }}, {{ $VAR }}, {{ prefect.variables.x }}).
+PREFECT_PLACEHOLDER = re.compile(r"\{\{\s*[\w.\-\[\]$]+\s*\}\}")
+
+
+def prefect_placeholders(text: str) -> list[str]:
+    return PREFECT_PLACEHOLDER.findall(text)
+
+
+def _texts(value, key: tuple = ()):
+    """(path, string) for every string in a deployment document."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _texts(v, (*key, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _texts(v, (*key, i))
 
 
 def _python_name(name: str) -> str:

@@ -172,14 +172,14 @@ def main() -> int:
     for loader in loaders.values():
         loader.start()
     tally.seconds["loaders-start"] += time.monotonic() - t_start
-    # The previous case waits here while its loaders work and the next case is prepared.
+    # The previous case waits here while its loaders work and the next case compiles.
     pending: list = []
 
     def finish(item) -> None:
         captured, case_dir, sent = item
         for target, out in sent:
             t0 = time.monotonic()
-            answer = loaders[target].receive()
+            answer = loaders[target].receive(out)
             try:
                 S.CHECKS[target](captured, out, answer)
                 tally.per_target[target]["ok"] += 1
@@ -249,13 +249,17 @@ def main() -> int:
                 tally.per_target[target][key] += 1
                 tally.refusals[target][_refusal_kind(refused)] += 1
                 continue
+            sent.append((target, out))
+        # The loaders have been working on the previous case while this one compiled: collect
+        # those answers first, so that each loader has nothing outstanding when it is restarted
+        # or sent the next folder (answers come back in request order).
+        if pending:
+            finish(pending.pop())
+        for target, out in sent:
             if args.restart_every and loaders[target].requests >= args.restart_every:
                 loaders[target].stop()
                 loaders[target].requests = 0
             loaders[target].send(out)
-            sent.append((target, out))
-        if pending:
-            finish(pending.pop())
         pending.append((captured, case_dir, sent))
         if n % 500 == 0:
             rate = n / (time.monotonic() - t_start)

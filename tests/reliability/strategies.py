@@ -234,7 +234,9 @@ def scalars(text: st.SearchStrategy[str]) -> st.SearchStrategy[object]:
 
 
 def plain_names(prefix: str) -> st.SearchStrategy[str]:
-    return st.from_regex(rf"{prefix}[a-z0-9_]{{0,12}}", fullmatch=True)
+    """Names every target keeps as they are (so two of them never collide after sanitising:
+    `s` and `s_` both become task `s`, which a target rightly refuses)."""
+    return st.from_regex(rf"{prefix}[a-z0-9]{{0,12}}", fullmatch=True)
 
 
 def hostile_names() -> st.SearchStrategy[str]:
@@ -436,6 +438,29 @@ def exact(value) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=True, default=repr)
 
 
+def first_difference(a, b, path: str = "") -> str | None:
+    """Where two JSON documents first differ (types count: -0.0 is not 0.0), or None."""
+    if type(a) is not type(b):
+        return f"{path or '/'}: {a!r:.120} != {b!r:.120}"
+    if isinstance(a, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if key not in a or key not in b:
+                return f"{path}/{key}: only in {'the first' if key in a else 'the second'}"
+            found = first_difference(a[key], b[key], f"{path}/{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if exact(a) == exact(b) else f"{path or '/'}: {a!r:.120} != {b!r:.120}"
+
+
 def _typed(value) -> object:
     if isinstance(value, bool):
         return ["bool", value]
@@ -616,6 +641,7 @@ def _serve(handle):
             ans = {"error": "loader: " + "".join(traceback.format_exception(exc))[-3000:]}
         finally:
             _forget(req["dir"])
+        ans["dir"] = req["dir"]
         _answers.write(json.dumps(ans, default=repr) + "\n")
         _answers.flush()
 """
@@ -908,7 +934,8 @@ class Loader:
             self._pending = {"error": f"{self.target} loader died:\n{self.log_tail()}"}
             self.stop()
 
-    def receive(self) -> dict:
+    def receive(self, folder: Path | None = None) -> dict:
+        """The next answer; with `folder`, it must be the answer for that folder."""
         if getattr(self, "_pending", None) is not None:
             answer, self._pending = self._pending, None
             return answer
@@ -921,11 +948,15 @@ class Loader:
             tail = self.log_tail()
             self.stop()
             return {"error": f"{self.target} loader hung or died:\n{tail}"}
+        if folder is not None and answer.get("dir") != str(folder):
+            raise RuntimeError(
+                f"{self.target} loader answered for {answer.get('dir')}, not {folder}"
+            )
         return answer
 
     def load(self, folder: Path) -> dict:
         self.send(folder)
-        return self.receive()
+        return self.receive(folder)
 
     def log_tail(self) -> str:
         try:
@@ -976,7 +1007,11 @@ def _cli_call(captured: Captured, out: Path, where: str, label: str, call: dict 
     except Exception as exc:  # noqa: BLE001
         raise CaseFailure(f"{where}-bundle", f"{label}: {exc}") from None
     if exact(ir) != exact(captured.ir):
-        raise CaseFailure(f"{where}-bundle", f"{label}: the IR it reads differs from the capture")
+        raise CaseFailure(
+            f"{where}-bundle",
+            f"{label}: the IR it reads differs from the capture at "
+            f"{first_difference(captured.ir, ir)}",
+        )
     return args.step, ir, ctx
 
 
