@@ -56,6 +56,11 @@ TASK_ID_MAX = 64
 # The repo's ruff line length: generated code is laid out to need no reformatting.
 LINE_LENGTH = 100
 DAG_ID_MAX = 200
+# What the DAG processor spends per task parsing and serialising a generated DAG (measured with
+# benchmarks/run.py parse: about 2 ms), against its default dagbag_import_timeout of 30 s: warn
+# when a DAG file needs a third of that on every scan.
+PARSE_SECONDS_PER_TASK = 0.002
+IMPORT_TIMEOUT_SECONDS = 30
 
 # IR parameter type -> JSON-schema type Airflow validates run-time values (`--conf`) against.
 PARAM_TYPES: dict[str, str | list[str]] = {
@@ -810,6 +815,15 @@ class AirflowBackend(Backend):
         return [art for variant in variants for art in self._render_dag(variant, ctx)]
 
     def _render_dag(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
+        parse = len(pipeline.steps) * PARSE_SECONDS_PER_TASK
+        if parse > IMPORT_TIMEOUT_SECONDS / 3:
+            ctx.warn(
+                pipeline.origin,
+                f"DAG {dag_id(pipeline)!r} has {len(pipeline.steps)} tasks: Airflow needs about "
+                f"{parse:.0f} s to parse and serialise it on every scan of the dags folder, "
+                f"against a default dagbag_import_timeout of {IMPORT_TIMEOUT_SECONDS} s; split "
+                "the pipeline or raise [core] dagbag_import_timeout",
+            )
         ids = task_ids(pipeline)
         did = dag_id(pipeline)
         sched = schedule_code(pipeline)

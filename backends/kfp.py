@@ -46,6 +46,12 @@ RESERVED_INPUTS = (REGENERATE, RUN_ID_INPUT)
 SUMMARY_TASK = "mlpipe-run-summary"
 SUMMARY_FUNCTION = "mlpipe_run_summary"
 TASK_NAME_MAX = 48
+# Parameter values travel with every run through the KFP API server and ML Metadata: long text
+# belongs in a file (a Dataset), not a parameter.
+PARAM_VALUE_MAX = 10_000
+# Kubernetes keeps the Argo Workflow that KFP makes of a spec in etcd, whose objects are limited
+# to about 1.5 MiB: warn well before a run would be refused.
+SPEC_WARN_BYTES = 1024 * 1024
 DEPLOY_SUFFIX = ".deploy.yaml"  # beside <pipeline>.yaml: kfp.Client upload arguments
 
 # Source snapshots ride inside the executor module when small, else `mlpipe compile` stores them
@@ -175,6 +181,13 @@ def parameter_input(name: str) -> str:
     return f"{out}_" if keyword.iskeyword(out) else out
 
 
+def _long_value(name: str, value: str) -> str:
+    return (
+        f"parameter {name!r}: a value of {len(value)} characters is over KFP's limit of "
+        f"{PARAM_VALUE_MAX} for parameter values; pass long text as a file (a Dataset input)"
+    )
+
+
 def _inexact_number(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53
 
@@ -297,8 +310,13 @@ class KfpBackend(Backend):
                     f"{p.default} would reach the script as {int(float(p.default))}; keep "
                     f"integers within ±2**53 or make the parameter a string",
                 )
+        for p in pipeline.parameters:
+            if isinstance(p.default, str) and len(p.default) > PARAM_VALUE_MAX:
+                report(p.origin, _long_value(p.name, p.default))
         for owner in [*pipeline.submissions, *pipeline.schedules]:
             for name, value in owner.pipeline_parameters.items():
+                if isinstance(value, str) and len(value) > PARAM_VALUE_MAX:
+                    report(owner.origin, _long_value(name, value))
                 if _inexact_number(value):
                     report(
                         owner.origin,
@@ -349,6 +367,15 @@ class KfpBackend(Backend):
             documents.append(_to_dict(platform_spec))
         header = _header(pipeline, plans, documents[0])
         artifacts = [Artifact(f"{stem}.yaml", spec.dump_yaml(documents, header))]
+        size = len(artifacts[0].content)
+        if size > SPEC_WARN_BYTES:
+            ctx.warn(
+                pipeline.origin,
+                f"{stem}.yaml is {size / 2**20:.1f} MiB ({len(pipeline.steps)} steps): KFP runs it "
+                f"as an Argo Workflow stored in etcd, whose objects are limited to about 1.5 MiB, "
+                f"and this warning starts at {SPEC_WARN_BYTES / 2**20:.0f} MiB; split the pipeline "
+                "or shorten its arguments",
+            )
         deploy = _deploy_document(pipeline, f"{stem}.yaml")
         if deploy is not None:
             artifacts.append(Artifact(f"{stem}{DEPLOY_SUFFIX}", deploy))
