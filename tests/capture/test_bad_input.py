@@ -114,10 +114,7 @@ def test_unknown_parameter_override_in_submit(tmp_path):
         [MLPIPE, "validate", "pipeline.py"], cwd=tmp_path, capture_output=True, text=True
     )
     assert proc.returncode == 2
-    assert (
-        "pipeline.py:7: pipeline_parameters: parameter 'n' is an int, got 'many'"
-        in proc.stderr
-    )
+    assert "pipeline.py:7: pipeline_parameters: parameter 'n' is an int, got 'many'" in proc.stderr
     assert (
         "pipeline.py:7: pipeline_parameters: 'm' is not a parameter of this pipeline" in proc.stderr
     )

@@ -9,6 +9,7 @@ from test_intro_notebooks import INTRO
 
 TARGETS = ["airflow", "prefect", "kfp"]
 
+
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("name", INTRO)
 def test_notebook_compiles(notebooks, target, name):
