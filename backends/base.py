@@ -382,9 +382,12 @@ def unique_names(
 
 
 def file_stem(name: str) -> str:
-    """A file name (without extension) for a pipeline: safe characters, bounded length, and a
-    short hash of the original when it had to change."""
-    return identifier(name, max_len=FILE_STEM_MAX, allowed=r"A-Za-z0-9_.\-")
+    """A file name (without extension) for a pipeline: safe characters, and bounded length with a
+    short hash of the original when it had to be shortened."""
+    # Not starting with "." (a hidden file, which scanners and `ls` skip) nor "-" (an option).
+    return (
+        identifier(name, max_len=FILE_STEM_MAX, allowed=r"A-Za-z0-9_.\-").lstrip(".-") or "pipeline"
+    )
 
 
 def identifier(

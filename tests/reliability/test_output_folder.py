@@ -141,3 +141,25 @@ def test_sanitised_name_collision_names_both(tmp_path):
     long = "x" * 300
     assert len(base.identifier(long, max_len=250)) == 250
     assert base.identifier(long + "a", 250) != base.identifier(long + "b", 250)
+
+
+@pytest.mark.parametrize("target", ["airflow", "prefect", "kfp"])
+def test_a_pipeline_named_like_a_hidden_file_or_an_option_gives_visible_files(tmp_path, target):
+    # Experiment ".nightly" once compiled to `.nightly.yaml`: a hidden file that kfp users, `ls`
+    # and folder scanners never see. "-x" would read as an option to the next tool.
+    import subprocess
+
+    mlpipe = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mlpipe"
+    for name in (".nightly", "-x"):
+        path = write_pipeline(tmp_path / name.strip(".-"), ["one"], name=name)
+        out = path.parent / "out"
+        proc = subprocess.run(
+            [str(mlpipe), "compile", str(path), "--target", target, "-o", str(out)],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        top = sorted(p.name for p in out.iterdir() if p.name != ".mlpipe")
+        assert top and not [n for n in top if n[0] in ".-"], top
+        bundles = sorted(p.name for p in (out / ".mlpipe").iterdir() if p.suffix == ".json")
+        assert bundles and not [n for n in bundles if n[0] in ".-"], bundles
