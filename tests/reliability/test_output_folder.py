@@ -163,3 +163,39 @@ def test_a_pipeline_named_like_a_hidden_file_or_an_option_gives_visible_files(tm
         assert top and not [n for n in top if n[0] in ".-"], top
         bundles = sorted(p.name for p in (out / ".mlpipe").iterdir() if p.suffix == ".json")
         assert bundles and not [n for n in bundles if n[0] in ".-"], bundles
+
+
+@pytest.mark.parametrize("target", ["airflow", "prefect", "kfp"])
+def test_recompile_is_byte_identical_whatever_the_cwd_hash_seed_time_zone_and_output_folder(
+    tmp_path, target
+):
+    import shutil
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    sample = tmp_path / "checkout"
+    shutil.copytree(root / "samples" / "seed_pipeline", sample)
+    trees = []
+    for i, (seed, zone) in enumerate([("1", "UTC"), ("4242", "Asia/Kathmandu")]):
+        cwd = tmp_path / f"cwd{i}" / ("deeper" * i)
+        cwd.mkdir(parents=True)
+        out = tmp_path / f"out{i}" / ("nested/" * i) / "dags"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "TZ": zone}
+        proc = subprocess.run(
+            [str(root / ".venv/bin/mlpipe"), "compile", str(sample / "pipeline.py")]
+            + ["--target", target, "-o", str(out)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        files = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+        assert files
+        for content in files.values():
+            for folder in (str(out), str(cwd)):
+                assert folder.encode() not in content
+        trees.append(files)
+        time.sleep(1.1)  # a different second on the clock
+    assert trees[0] == trees[1]
