@@ -974,7 +974,7 @@ from pathlib import Path
 from kfp import components
 problems = []
 for path in sorted(Path(sys.argv[1]).glob("*.yaml")):
-    if path.name.endswith(DEPLOY_SUFFIX):
+    if path.name.endswith(".deploy.yaml"):
         continue
     try:
         components.load_component_from_file(str(path))

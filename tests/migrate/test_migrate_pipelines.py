@@ -145,7 +145,9 @@ NOTEBOOKS = ROOT / "tests" / "notebooks" / "intro"
 INTRO_NOTEBOOKS = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) if NOTEBOOKS.is_dir() else []
 
 
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[-T ]?\d{2}:?\d{2}:?\d{2}")
+# Dates and times, and epoch seconds (`f"fit-{int(time.time())}"`): capture before and after the
+# migration may fall on different seconds.
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[-T ]?\d{2}:?\d{2}:?\d{2}|\b1\d{9}\b")
 
 
 def _untimed(value):
