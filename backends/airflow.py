@@ -45,7 +45,11 @@ from ..ir import (
     Schedule,
     Step,
 )
+from . import pycode
 from .base import Artifact, Backend, CompileContext, file_stem, identifier, unique_names, where
+from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
+from .pycode import LINE_LENGTH, py_str, text_width
+from .schedules import WINDOWS_TIME_ZONES
 
 TEMPLATE = "airflow_dag.py.j2"
 REGENERATE = "regenerate_outputs"
@@ -53,8 +57,6 @@ DATASTORE_TRIGGER_TASK = "datastore_changed"
 # The image a pod runs when neither the step's environment nor mlpipe.yaml names one.
 FALLBACK_IMAGE = "python:3.11-slim"
 TASK_ID_MAX = 64
-# The repo's ruff line length: generated code is laid out to need no reformatting.
-LINE_LENGTH = 100
 DAG_ID_MAX = 200
 # What the DAG processor spends per task parsing and serialising a generated DAG (measured with
 # benchmarks/run.py parse: about 2 ms), against its default dagbag_import_timeout of 30 s: warn
@@ -105,31 +107,8 @@ RESERVED_NAMES = frozenset(
     }
 )
 
-# v1 `TimeZone` values are Windows zone names; Airflow wants IANA names.
-WINDOWS_TIME_ZONES = {
-    "utc": "UTC",
-    "coordinated universal time": "UTC",
-    "gmt standard time": "Europe/London",
-    "greenwich standard time": "Atlantic/Reykjavik",
-    "w. europe standard time": "Europe/Berlin",
-    "central europe standard time": "Europe/Budapest",
-    "central european standard time": "Europe/Warsaw",
-    "romance standard time": "Europe/Paris",
-    "e. europe standard time": "Europe/Chisinau",
-    "fle standard time": "Europe/Kiev",
-    "russian standard time": "Europe/Moscow",
-    "india standard time": "Asia/Kolkata",
-    "china standard time": "Asia/Shanghai",
-    "tokyo standard time": "Asia/Tokyo",
-    "singapore standard time": "Asia/Singapore",
-    "aus eastern standard time": "Australia/Sydney",
-    "pacific standard time": "America/Los_Angeles",
-    "mountain standard time": "America/Denver",
-    "central standard time": "America/Chicago",
-    "eastern standard time": "America/New_York",
-    "atlantic standard time": "America/Halifax",
-    "e. south america standard time": "America/Sao_Paulo",
-}
+# time_zone() accepts Windows names in any case: users type them by hand.
+_WINDOWS_ZONES = {name.lower(): zone for name, zone in WINDOWS_TIME_ZONES.items()}
 
 WEEK_DAYS = {
     "sunday": "sun",
@@ -155,70 +134,18 @@ TOLERATION_KEYS = {
 # ------------------------------------------------------------------------- Python literals
 
 
-def py_str(text: str) -> str:
-    """`text` as a Python string literal the way `ruff format` writes it (so the generated file is
-    already formatted): double quotes unless single quotes need fewer escapes; control and other
-    non-printable characters escaped, so a literal is always one line."""
-    quote = "'" if text.count('"') > text.count("'") else '"'
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == quote:
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            code = ord(ch)
-            if code < 0x100:
-                out.append(f"\\x{code:02x}")
-            elif code < 0x10000:
-                out.append(f"\\u{code:04x}")
-            else:
-                out.append(f"\\U{code:08x}")
-    return quote + "".join(out) + quote
+def _float_code(value: float) -> str:
+    # DAG files have always spelled floats as repr() does (1e+20, where pycode.py_float writes
+    # ruff's 1e20); kept so that recompiling a pipeline gives the same DAG file. Python has no
+    # literal for inf / nan.
+    if not math.isfinite(value):
+        raise ValueError(f"cannot write the non-finite number {value!r}")
+    return repr(value)
 
 
 def py_literal(value, indent: int = 0) -> str:
-    """A JSON-like value as Python source; dicts and lists exploded one item per line with a
-    trailing comma (ruff keeps that layout whatever the line length)."""
-    pad = " " * indent
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"cannot write the non-finite number {value!r}")
-        return repr(value)
-    if isinstance(value, str):
-        return py_str(value)
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        items = [
-            f"{pad}    {py_str(str(k))}: {py_literal(v, indent + 4)},\n" for k, v in value.items()
-        ]
-        return "{\n" + "".join(items) + pad + "}"
-    if isinstance(value, list | tuple):
-        if not value:
-            return "[]"
-        items = [f"{pad}    {py_literal(v, indent + 4)},\n" for v in value]
-        return "[\n" + "".join(items) + pad + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as a literal")
-
-
-def text_width(text: str) -> int:
-    """Columns as ruff counts them (East Asian wide characters take two)."""
-    if text.isascii():
-        return len(text)
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    """pycode.py_literal with the DAG files' spelling of floats."""
+    return pycode.py_literal(value, indent, float_code=_float_code)
 
 
 def py_compact(value, indent: int, prefix: int = 0) -> str:
@@ -354,8 +281,8 @@ def time_zone(name: str | None) -> str:
     if not name:
         return "UTC"
     text = str(name).strip()
-    if text.lower() in WINDOWS_TIME_ZONES:
-        return WINDOWS_TIME_ZONES[text.lower()]
+    if text.lower() in _WINDOWS_ZONES:
+        return _WINDOWS_ZONES[text.lower()]
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -480,18 +407,6 @@ def schedule_code(pipeline: PipelineIR) -> ScheduleCode:
 # ------------------------------------------------------------------------------- kubernetes
 
 
-def cpu_quantity(cpu: float) -> str:
-    if float(cpu).is_integer():
-        return str(int(cpu))
-    return f"{round(cpu * 1000)}m"
-
-
-def memory_quantity(gib: float) -> str:
-    if float(gib).is_integer():
-        return f"{int(gib)}Gi"
-    return f"{round(gib * 1024)}Mi"
-
-
 def resources_of(pipeline: PipelineIR, step: Step) -> dict | None:
     """{"requests": ..., "limits": ...} for the step's compute, or None without one."""
     if not step.compute:
@@ -508,7 +423,7 @@ def resources_of(pipeline: PipelineIR, step: Step) -> dict | None:
         requests["memory"] = memory_quantity(c.memory_gib)
         limits["memory"] = memory_quantity(c.memory_gib)
     if c.gpu_count:
-        limits["nvidia.com/gpu"] = str(c.gpu_count)
+        limits[GPU_RESOURCE] = str(c.gpu_count)
     if not requests and not limits:
         return None
     return {"requests": requests, "limits": limits}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
+
 # The kfp SDK release whose compiler output this backend reproduces (and whose executor the pods
 # run: `kfp.dsl.executor_main`). The spec format is the one kfp-pipeline-spec 2.17 defines.
 KFP_SDK_VERSION = "2.17.3"
@@ -38,7 +40,6 @@ COMMENT_TYPES = {
     "NUMBER_DOUBLE": "float",
     "BOOLEAN": "bool",
 }
-GPU_RESOURCE = "nvidia.com/gpu"
 _GI = 1 << 30
 _MI = 1 << 20
 _G = 10**9
@@ -57,20 +58,6 @@ def pb2():
 
 
 # ------------------------------------------------------------------------------------ resources
-
-
-def cpu_quantity(cpu: float) -> str:
-    """A Kubernetes CPU quantity: whole cores as `6`, fractions in millicores (`1500m`)."""
-    if float(cpu).is_integer():
-        return str(int(cpu))
-    return f"{round(cpu * 1000)}m"
-
-
-def memory_quantity(gib: float) -> str:
-    """A Kubernetes memory quantity: whole GiB as `112Gi`, else MiB (`3584Mi`)."""
-    if float(gib).is_integer():
-        return f"{int(gib)}Gi"
-    return f"{round(gib * 1024)}Mi"
 
 
 def cpu_float(quantity: str) -> float:

@@ -19,7 +19,6 @@ import inspect
 import json
 import keyword
 import re
-import unicodedata
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,9 +38,11 @@ from ..ir import (
     Step,
 )
 from .base import Artifact, Backend, CompileContext, identifier, unique_names, where
+from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
+from .pycode import LINE_LENGTH, py_literal, py_str, text_width
+from .schedules import WINDOWS_TIME_ZONES
 
 PREFECT_VERSION = "3.9.1"
-LINE_LENGTH = 100  # the repository's ruff line length: generated code must pass `ruff format`
 
 FLOW_TEMPLATE = "prefect_flow.py.j2"
 YAML_TEMPLATE = "prefect_yaml.j2"
@@ -54,8 +55,6 @@ WORK_POOLS = {"local": "mlpipe-process", "kubernetes": "mlpipe-kubernetes"}
 KUBERNETES_WORKDIR = "/opt/prefect/mlpipe"
 # Used when neither mlpipe.yaml nor the environment names an image: it has Prefect, not mlpipe.
 DEFAULT_IMAGE = f"prefecthq/prefect:{PREFECT_VERSION}-python3.11"
-# Kubernetes' extended resource name for the catalogue's (NVIDIA) GPUs.
-GPU_RESOURCE = "nvidia.com/gpu"
 # Prefix of the task tags that carry a compute target's max_nodes as a Prefect concurrency limit.
 COMPUTE_TAG = "mlpipe-compute"
 # Deployment name of the step flow for steps without a compute target (kubernetes profile).
@@ -117,89 +116,9 @@ WEEK_DAYS = {
     "saturday": ("SAT", "SA"),
     "sunday": ("SUN", "SU"),
 }
-# Azure (Windows) time zone names users copy from v1 samples -> IANA names Prefect understands.
-WINDOWS_TIME_ZONES = {
-    "UTC": "UTC",
-    "Coordinated Universal Time": "UTC",
-    "GMT Standard Time": "Europe/London",
-    "Greenwich Standard Time": "Atlantic/Reykjavik",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Romance Standard Time": "Europe/Paris",
-    "Central European Standard Time": "Europe/Warsaw",
-    "E. Europe Standard Time": "Europe/Chisinau",
-    "FLE Standard Time": "Europe/Kiev",
-    "Russian Standard Time": "Europe/Moscow",
-    "India Standard Time": "Asia/Kolkata",
-    "China Standard Time": "Asia/Shanghai",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "Korea Standard Time": "Asia/Seoul",
-    "Singapore Standard Time": "Asia/Singapore",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-    "Eastern Standard Time": "America/New_York",
-    "Central Standard Time": "America/Chicago",
-    "Mountain Standard Time": "America/Denver",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "Alaskan Standard Time": "America/Anchorage",
-    "Hawaiian Standard Time": "Pacific/Honolulu",
-    "E. South America Standard Time": "America/Sao_Paulo",
-}
 
 
 # ------------------------------------------------------------------------- python literals
-
-
-def py_str(text: str) -> str:
-    """A Python string literal for `text` in the form `ruff format` keeps: double quotes unless
-    the text holds more double than single quotes; escapes only where needed."""
-    quote = "'" if text.count('"') > text.count("'") else '"'
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == quote:
-            out.append("\\" + quote)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif not ch.isprintable():
-            code = ord(ch)
-            if code <= 0xFF:
-                out.append(f"\\x{code:02x}")
-            elif code <= 0xFFFF:
-                out.append(f"\\u{code:04x}")
-            else:
-                out.append(f"\\U{code:08x}")
-        else:
-            out.append(ch)
-    return quote + "".join(out) + quote
-
-
-def py_float(value: float) -> str:
-    text = repr(float(value))
-    return text.replace("e+", "e")  # ruff writes exponents without '+'
-
-
-def py_literal(value) -> str:
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return py_float(value)
-    if isinstance(value, str):
-        return py_str(value)
-    raise TypeError(f"no literal for {type(value).__name__}")
-
-
-def text_width(text: str) -> int:
-    """Display width as ruff counts it: East Asian wide characters take two columns."""
-    if text.isascii():
-        return len(text)
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
 @dataclass
@@ -354,18 +273,6 @@ def _placement(pipeline: PipelineIR, compute: Compute | None) -> KubernetesPlace
         tolerations=own.tolerations or base.tolerations,
         image_pull_secrets=own.image_pull_secrets or base.image_pull_secrets,
     )
-
-
-def cpu_quantity(cpu: float) -> str:
-    if float(cpu).is_integer():
-        return str(int(cpu))
-    return f"{round(cpu * 1000)}m"
-
-
-def memory_quantity(gib: float) -> str:
-    if float(gib).is_integer():
-        return f"{int(gib)}Gi"
-    return f"{round(gib * 1024)}Mi"
 
 
 def step_image(pipeline: PipelineIR, step: Step) -> str:
