@@ -45,10 +45,9 @@ from ..ir import (
     Schedule,
     Step,
 )
-from . import pycode
 from .base import Artifact, Backend, CompileContext, file_stem, identifier, unique_names, where
 from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
-from .pycode import LINE_LENGTH, py_str, text_width
+from .pycode import LINE_LENGTH, py_literal, py_str, text_width
 from .schedules import WINDOWS_TIME_ZONES
 
 TEMPLATE = "airflow_dag.py.j2"
@@ -132,20 +131,6 @@ TOLERATION_KEYS = {
 
 
 # ------------------------------------------------------------------------- Python literals
-
-
-def _float_code(value: float) -> str:
-    # DAG files have always spelled floats as repr() does (1e+20, where pycode.py_float writes
-    # ruff's 1e20); kept so that recompiling a pipeline gives the same DAG file. Python has no
-    # literal for inf / nan.
-    if not math.isfinite(value):
-        raise ValueError(f"cannot write the non-finite number {value!r}")
-    return repr(value)
-
-
-def py_literal(value, indent: int = 0) -> str:
-    """pycode.py_literal with the DAG files' spelling of floats."""
-    return pycode.py_literal(value, indent, float_code=_float_code)
 
 
 def py_compact(value, indent: int, prefix: int = 0) -> str:

@@ -6,8 +6,8 @@ Everything here writes code the way `ruff format` would, so a generated file pas
 
 from __future__ import annotations
 
+import math
 import unicodedata
-from collections.abc import Callable
 
 # The repository's ruff line length: generated code is laid out to need no reformatting.
 LINE_LENGTH = 100
@@ -44,35 +44,35 @@ def py_str(text: str) -> str:
 
 
 def py_float(value: float) -> str:
-    text = repr(float(value))
-    return text.replace("e+", "e")  # ruff writes exponents without '+'
+    if not math.isfinite(value):
+        # Python has no literal for inf / nan (capture refuses them where code would need one).
+        raise ValueError(f"cannot write the non-finite number {value!r}")
+    return repr(float(value)).replace("e+", "e")  # ruff writes exponents without '+'
 
 
-def py_literal(value, indent: int = 0, *, float_code: Callable[[float], str] = py_float) -> str:
+def py_literal(value, indent: int = 0) -> str:
     """A JSON-like value as Python source; dicts and lists exploded one item per line with a
-    trailing comma (ruff keeps that layout whatever the line length). `float_code` writes the
-    floats: Airflow DAGs keep an older spelling of their own (backends/airflow.py)."""
+    trailing comma (ruff keeps that layout whatever the line length)."""
     pad = " " * indent
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return float_code(value)
+        return py_float(value)
     if isinstance(value, str):
         return py_str(value)
     if isinstance(value, dict):
         if not value:
             return "{}"
         items = [
-            f"{pad}    {py_str(str(k))}: {py_literal(v, indent + 4, float_code=float_code)},\n"
-            for k, v in value.items()
+            f"{pad}    {py_str(str(k))}: {py_literal(v, indent + 4)},\n" for k, v in value.items()
         ]
         return "{\n" + "".join(items) + pad + "}"
     if isinstance(value, list | tuple):
         if not value:
             return "[]"
-        items = [f"{pad}    {py_literal(v, indent + 4, float_code=float_code)},\n" for v in value]
+        items = [f"{pad}    {py_literal(v, indent + 4)},\n" for v in value]
         return "[\n" + "".join(items) + pad + "]"
     raise TypeError(f"cannot write {type(value).__name__} as a literal")
 

@@ -315,7 +315,9 @@ def test_literals_are_already_ruff_formatted(tmp_path):
     body = "".join(f"X{i} = {af.py_str(s)}\n" for i, s in enumerate(samples))
     body += (
         "Y = "
-        + af.py_literal({"kind": "datapath", "path": "a/b", "n": [1, 2.5, True, None]})
+        + af.py_literal(
+            {"kind": "datapath", "path": "a/b", "n": [1, 2.5, True, None, 1e20, 5e-324]}
+        )
         + "\n"
     )
     path = tmp_path / "lits.py"
