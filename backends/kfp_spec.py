@@ -176,7 +176,8 @@ class _Writer:
         self.scalars: dict = {}
 
     def scalar(self, value) -> str:
-        key = (type(value), value)
+        # Floats by their text: -0.0 == 0.0 (and hashes alike), but must stay negative.
+        key = (float, repr(value)) if isinstance(value, float) else (type(value), value)
         out = self.scalars.get(key)
         if out is None:
             out = self.scalars[key] = _scalar(value)

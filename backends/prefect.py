@@ -15,6 +15,7 @@ The generated module imports only Prefect and the standard library. See docs/pre
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import json
 import keyword
@@ -97,6 +98,8 @@ RESERVED = {
     "sys",
     "task",
     "tempfile",
+    # A function named `dict` or `str` would replace the builtin the module's own code calls.
+    *dir(builtins),
 }
 
 # ScheduleRecurrence frequency -> (seconds of one unit or None, RRULE FREQ).
@@ -522,7 +525,7 @@ class PrefectBackend(Backend):
     def _names(self, pipeline: PipelineIR) -> tuple[dict[str, str], dict[str, str]]:
         """Python names of the parameters and of the step functions (collisions are errors)."""
 
-        flow_func = _python_name(pipeline.name)
+        flow_func = _flow_func(pipeline)
         params = unique_names(
             [(p.name, p.origin) for p in pipeline.parameters] + [("regenerate_outputs", None)],
             _python_name,
@@ -586,7 +589,7 @@ class PrefectBackend(Backend):
 
     def _model(self, pipeline: PipelineIR, profile: str) -> PipelineModel:
         param_names, step_funcs = self._names(pipeline)
-        flow_func = _python_name(pipeline.name)
+        flow_func = _flow_func(pipeline)
         params = []
         for p in pipeline.parameters:
             if p.type in ("datapath", "dataset") or isinstance(p.default, DataPath | Dataset):
@@ -810,6 +813,11 @@ def _texts(value, key: tuple = ()):
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _texts(v, (*key, i))
+
+
+def _flow_func(pipeline: PipelineIR) -> str:
+    name = _python_name(pipeline.name)
+    return name + "_flow" if name in RESERVED or name.startswith("_") else name
 
 
 def _python_name(name: str) -> str:

@@ -68,7 +68,7 @@ class PipelineRunResult:
 
 def make_run_id(name: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "run"
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "run"
     return f"{base}_{stamp}_{secrets.token_hex(3)}"
 
 

@@ -21,11 +21,15 @@ class StepError(RuntimeError):
     """A problem running a step that is not the script's own failure (missing data, snapshot...)."""
 
 
+# File names stay far below the usual 255-byte limit, with room for suffixes and temp names.
+SAFE_NAME_MAX = 150
+
+
 def safe_name(text: str) -> str:
     """A path-safe version of a run id or step name (a short hash keeps it unique when changed)."""
     out = re.sub(r"[^A-Za-z0-9._-]", "_", text)
-    if out != text or out in ("", ".", ".."):
-        out = f"{out}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+    if out != text or out in ("", ".", "..") or len(out) > SAFE_NAME_MAX:
+        out = f"{out[:SAFE_NAME_MAX]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
     return out
 
 

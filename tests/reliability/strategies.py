@@ -1006,11 +1006,16 @@ def _cli_call(captured: Captured, out: Path, where: str, label: str, call: dict 
         ir, ctx = _context(args)
     except Exception as exc:  # noqa: BLE001
         raise CaseFailure(f"{where}-bundle", f"{label}: {exc}") from None
-    if exact(ir) != exact(captured.ir):
+    expected = captured.ir
+    if [s["name"] for s in ir.get("steps", [])] == [args.step]:
+        # The runtime reads its step's slice of a bundle once the bundle is a few seconds old
+        # (runtime/__main__.py _step_slice): the pipeline with only that step.
+        expected = dict(expected, steps=[s for s in expected["steps"] if s["name"] == args.step])
+    if exact(ir) != exact(expected):
         raise CaseFailure(
             f"{where}-bundle",
             f"{label}: the IR it reads differs from the capture at "
-            f"{first_difference(captured.ir, ir)}",
+            f"{first_difference(expected, ir)}",
         )
     return args.step, ir, ctx
 

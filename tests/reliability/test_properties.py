@@ -288,6 +288,14 @@ def test_kfp_keeps_integer_defaults_beyond_2_to_the_53_exact_or_refuses_them(loa
 
 
 @pytest.mark.xdist_group("loader-kfp")
+def test_kfp_keeps_the_sign_of_a_negative_zero_default_beside_a_zero(loaders, tmp_path):
+    # The spec's YAML writer memoised scalars by value, and -0.0 == 0.0: the second default
+    # was written as the first one's text (found by the fuzz run).
+    case = Case((StepSpec("s", (Arg(param=0), Arg(param=1))),), (Param("v", 0.0), Param("w", -0.0)))
+    assert _one_case_on("kfp", case, loaders, tmp_path).status == "ok"
+
+
+@pytest.mark.xdist_group("loader-kfp")
 def test_kfp_pipeline_named_like_one_of_its_steps_loads(loaders, tmp_path):
     # Experiment 'train' with a step 'train': the pipeline and the step's component are both
     # `comp-train` to kfp's loader, which then loads the step component instead of the pipeline
@@ -311,6 +319,14 @@ def test_prefect_parameter_named_like_a_step_keeps_the_step(loaders, tmp_path):
     # the flow body, so the flow calls `.submit` on the parameter's value.
     case = Case((StepSpec("prep", (Arg(param=0),)),), (Param("prep", 3),))
     assert _one_case_on("prefect", case, loaders, tmp_path).status in ("ok", "refused")
+
+
+@pytest.mark.xdist_group("loader-prefect")
+def test_prefect_names_like_builtins_keep_the_builtins(loaders, tmp_path):
+    # Experiment 'dict' made the flow function `dict`, step '__dict__' the task function `dict`:
+    # the flow module's own `dict(os.environ, ...)` then called the flow (found by the fuzz run).
+    case = Case((StepSpec("__dict__", (Arg("x"),)), StepSpec("str", ())), (), experiment="dict")
+    assert _one_case_on("prefect", case, loaders, tmp_path).status == "ok"
 
 
 @pytest.mark.xdist_group("loader-prefect")

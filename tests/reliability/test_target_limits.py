@@ -113,3 +113,26 @@ def test_small_pipelines_compile_without_size_warnings(tmp_path):
         )
         assert proc.returncode == 0, proc.stderr
         assert ": warning: " not in proc.stderr, proc.stderr
+
+
+def test_the_local_runner_takes_long_experiment_and_step_names(tmp_path):
+    # v1 allows 250-character experiment names and longer step names; the run id and the step
+    # records once used them whole as file names ("File name too long", found by the fuzz run).
+    (tmp_path / "src").mkdir()
+    counter = tmp_path / "ran.txt"
+    (tmp_path / "src" / "s.py").write_text(f"open({str(counter)!r}, 'a').write('x')\n")
+    step = "step " * 60
+    (tmp_path / "pipeline.py").write_text(
+        "from azureml.core import Experiment, Workspace\n"
+        "from azureml.pipeline.core import Pipeline\n"
+        "from azureml.pipeline.steps import PythonScriptStep\n"
+        "ws = Workspace.from_config()\n"
+        f"s = PythonScriptStep('s.py', name={step!r}, source_directory='src')\n"
+        f"Experiment(ws, {'e' * 250!r}).submit(Pipeline(ws, [s]))\n"
+    )
+    for _ in range(2):  # the second run reuses the first one's result
+        proc = subprocess.run(
+            [MLPIPE, "run", "pipeline.py"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert counter.read_text() == "x"
