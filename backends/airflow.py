@@ -48,7 +48,7 @@ from ..ir import (
 from .base import Artifact, Backend, CompileContext, file_stem, identifier, unique_names, where
 from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
 from .pycode import LINE_LENGTH, py_literal, py_str, text_width
-from .schedules import WINDOWS_TIME_ZONES
+from .schedules import iana_zone
 
 TEMPLATE = "airflow_dag.py.j2"
 REGENERATE = "regenerate_outputs"
@@ -107,8 +107,6 @@ RESERVED_NAMES = frozenset(
 )
 
 # time_zone() accepts Windows names in any case: users type them by hand.
-_WINDOWS_ZONES = {name.lower(): zone for name, zone in WINDOWS_TIME_ZONES.items()}
-
 WEEK_DAYS = {
     "sunday": "sun",
     "monday": "mon",
@@ -265,9 +263,7 @@ def time_zone(name: str | None) -> str:
     """IANA name for a v1 time zone (Windows names like "W. Europe Standard Time" included)."""
     if not name:
         return "UTC"
-    text = str(name).strip()
-    if text.lower() in _WINDOWS_ZONES:
-        return _WINDOWS_ZONES[text.lower()]
+    text = iana_zone(str(name).strip())
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError) as exc:

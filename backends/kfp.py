@@ -37,6 +37,7 @@ from ..ir import (
 from . import kfp_spec as spec
 from .base import Artifact, Backend, CompileContext, file_stem, identifier, where
 from .kfp_executor import encode
+from .schedules import iana_zone
 
 DEFAULT_IMAGE = "python:3.11-slim"
 RUN_ID_PLACEHOLDER = "{{$.pipeline_job_uuid}}"  # dsl.PIPELINE_JOB_ID_PLACEHOLDER
@@ -934,10 +935,11 @@ def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
         if sch.recurrence is not None:
             trigger, notes = cron_or_interval(sch.recurrence)
             item.update(trigger)
+            zone = iana_zone(sch.recurrence.time_zone) if sch.recurrence.time_zone else None
             if sch.recurrence.start_time:
-                item["start_time"] = _rfc3339(sch.recurrence.start_time, sch.recurrence.time_zone)
-            if sch.recurrence.time_zone:
-                item["time_zone"] = sch.recurrence.time_zone
+                item["start_time"] = _rfc3339(sch.recurrence.start_time, zone)
+            if zone:
+                item["time_zone"] = zone
                 notes.append(
                     "KFP evaluates cron in the scheduler's time zone (UTC unless the "
                     "ScheduledWorkflow controller sets CRON_SCHEDULE_TIMEZONE): time_zone is "

@@ -41,7 +41,7 @@ from ..ir import (
 from .base import Artifact, Backend, CompileContext, identifier, unique_names, where
 from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
 from .pycode import LINE_LENGTH, py_literal, py_str, text_width
-from .schedules import WINDOWS_TIME_ZONES
+from .schedules import iana_zone
 
 PREFECT_VERSION = "3.9.1"
 
@@ -344,7 +344,7 @@ def job_variables(pipeline: PipelineIR, compute: Compute | None) -> dict:
 def time_zone(name: str | None) -> str:
     if not name:
         return "UTC"
-    return WINDOWS_TIME_ZONES.get(name, name)
+    return iana_zone(name)
 
 
 def _valid_zone(name: str) -> bool:

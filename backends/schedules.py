@@ -31,3 +31,10 @@ WINDOWS_TIME_ZONES = {
     "Hawaiian Standard Time": "Pacific/Honolulu",
     "E. South America Standard Time": "America/Sao_Paulo",
 }
+
+_BY_LOWER_NAME = {name.lower(): zone for name, zone in WINDOWS_TIME_ZONES.items()}
+
+
+def iana_zone(name: str) -> str:
+    """The IANA name of a v1 time zone given in Windows' spelling (any case); others as given."""
+    return _BY_LOWER_NAME.get(name.strip().lower(), name)
