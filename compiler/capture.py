@@ -479,6 +479,8 @@ class _Builder:
         self.environments: dict[str, ir.Environment] = {}
         self._snapshot_cache: dict[str, ir.Snapshot] = getattr(sess, "snapshot_cache", None) or {}
         sess.snapshot_cache = self._snapshot_cache
+        # A loop creating thousands of steps with one bad path gives one error, not thousands.
+        self._bad_paths: set[tuple] = set()
 
     # ---- helpers
     def problem(self, origin: ir.Origin | None, message: str) -> None:
@@ -1022,20 +1024,26 @@ class _Builder:
     def source_directory(self, step) -> tuple[str, ir.Snapshot] | None:
         raw = step._source_directory or self.p._default_source_directory or "."
         src = (step._cwd / os.path.expanduser(str(raw))).resolve()
+        where = (step.origin.file, step.origin.line) if step.origin else None
         if not src.is_dir():
-            self.problem(
-                step.origin,
-                f"source_directory {str(raw)!r} of step {step.name!r} does not exist "
-                f"(looked for {src}); fix the path",
-            )
+            if (where, src) not in self._bad_paths:
+                self._bad_paths.add((where, src))
+                self.problem(
+                    step.origin,
+                    f"source_directory {str(raw)!r} of step {step.name!r} does not exist "
+                    f"(looked for {src}); fix the path",
+                )
             return None
         if step.script_name is not None and not (src / step.script_name).is_file():
-            self.problem(
-                step.origin,
-                f"script {step.script_name!r} of step {step.name!r} is not in "
-                f"source_directory {str(raw)!r} (looked for {src / step.script_name}); "
-                "fix script_name or source_directory",
-            )
+            script = src / step.script_name
+            if (where, script) not in self._bad_paths:
+                self._bad_paths.add((where, script))
+                self.problem(
+                    step.origin,
+                    f"script {step.script_name!r} of step {step.name!r} is not in "
+                    f"source_directory {str(raw)!r} (looked for {script}); "
+                    "fix script_name or source_directory",
+                )
             return None
         base = self.sess.pipeline_dir
         try:

@@ -178,3 +178,19 @@ def test_cli_level_errors(tmp_path):
         for word in words:
             assert word in proc.stderr, (args, proc.stderr)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_loop_of_steps_with_one_bad_path_gives_one_error(tmp_path):
+    path = make(
+        tmp_path,
+        "loop",
+        "steps = [PythonScriptStep('s.py', name=f's{i}', source_directory='nope')"
+        " for i in range(500)]\nPipeline(ws, steps)\n",
+    )
+    proc = subprocess.run(
+        [MLPIPE, "validate", "pipeline.py"], cwd=path.parent, capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    problems = [ln for ln in proc.stderr.splitlines() if ln.startswith("pipeline.py:")]
+    assert len(problems) == 1, problems[:3]
+    assert problems[0].startswith(f"pipeline.py:{H + 1}: source_directory 'nope' of step 's0'")
