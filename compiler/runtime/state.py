@@ -7,6 +7,7 @@ Airflow worker, a Prefect worker, a KFP pod with the datastore mounted) sees the
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -90,6 +91,25 @@ class State:
             return
         with store.file_lock(store.local_path(url) + ".lock"):
             yield
+
+    def add_version(self, folder: str, entry: dict) -> int:
+        """Store `entry` as the next version `<folder>/<n>.json` (n = 1, 2, ...) and return n.
+
+        Versions are write-once keys: concurrent writers (other processes or machines) each end up
+        with their own number, and none overwrites another's.
+        """
+        taken = [
+            int(n[:-5])
+            for n in store.list_names(folder)
+            if n.endswith(".json") and n[:-5].isdigit()
+        ]
+        version = max(taken, default=0) + 1
+        while True:
+            doc = dict(entry, version=version)
+            data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
+            if store.write_once(store.join(folder, f"{version}.json"), data):
+                return version
+            version += 1
 
     def register(self, dataset: str, version_info: dict, description: str | None = None) -> int:
         """Append a version to the local dataset registry; returns the new version number."""

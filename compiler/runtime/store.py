@@ -137,6 +137,52 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
     fs.mv(tmp, path)
 
 
+def write_once(url: str, data: bytes) -> bool:
+    """Create `url` holding `data` unless something is already there; True when this call created it.
+
+    The building block for state that several machines write at once (registry versions, records):
+    each writer tries the next key and moves on when another got there first, so nothing is lost.
+    Local: a complete temp file hard-linked into place (link fails if the name exists).
+    Remote: an existence check then a single PUT (object stores' conditional writes replace this).
+    """
+    if is_local(url):
+        path = local_path(url)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if _FSYNC:
+                fh.flush()
+                os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
+    fs, path = _fs(url)
+    if fs.exists(path):
+        return False
+    fs.pipe_file(path, data)
+    return True
+
+
+def list_names(url: str) -> list[str]:
+    """The names directly inside a folder location, sorted; empty when it does not exist."""
+    if is_local(url):
+        try:
+            return sorted(os.listdir(local_path(url)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    fs, path = _fs(url)
+    try:
+        entries = fs.ls(path.rstrip("/"), detail=False)
+    except FileNotFoundError:
+        return []
+    return sorted({e.rstrip("/").rsplit("/", 1)[-1] for e in entries})
+
+
 def write_json_atomic(url: str, obj) -> None:
     write_bytes_atomic(url, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
