@@ -34,3 +34,7 @@ def pipeline_copy(tmp_path):
         return target / "pipeline.py"
 
     return make
+
+
+# Session servers (a real MLflow tracking server, ...), usable from every test folder.
+from tests.servers import mlflow_server  # noqa: E402, F401

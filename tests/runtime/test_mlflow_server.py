@@ -1,0 +1,11 @@
+"""The MLflow server fixture answers MLflow's REST API (other tests rely on it)."""
+
+from tests.servers import mlflow_api
+
+
+def test_mlflow_server_serves_the_rest_api(mlflow_server):
+    created = mlflow_api(mlflow_server, "experiments/create", {"name": "fixture-check"})
+    got = mlflow_api(mlflow_server, "experiments/get-by-name", {"experiment_name": "fixture-check"})
+    assert got["experiment"]["experiment_id"] == created["experiment_id"]
+    models = mlflow_api(mlflow_server, "registered-models/search", {"max_results": 10})
+    assert models.get("registered_models", []) == []
