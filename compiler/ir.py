@@ -1,7 +1,8 @@
 """The neutral intermediate representation of a captured pipeline.
 
 Plain data only: every model round-trips through JSON exactly, and nothing here imports the rest of
-mlpipe. Front ends build it, passes check and complete it, backends and the runtime read it.
+mlpipe except `mlpipe.runtime.irquery` (stdlib only): questions both the compiler and the step
+runtime ask of an IR are answered there once. Front ends build it, passes check and complete it, backends and the runtime read it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .runtime.irquery import step_parameter_names
 
 SCHEMA_VERSION = "1"
 
@@ -278,11 +281,10 @@ class Step(_Model):
         raise KeyError(name)
 
     def parameter_names(self) -> list[str]:
-        """Pipeline parameters this step's arguments, params or inputs refer to, sorted."""
-        names = {a.name for a in self.arguments if isinstance(a, ParameterArg)}
-        names |= {v.name for v in self.params.values() if isinstance(v, ParameterArg)}
-        names |= {i.source.parameter for i in self.inputs if isinstance(i.source, ParameterSource)}
-        return sorted(names)
+        """Pipeline parameters this step's arguments, command, params or inputs refer to, sorted
+        (the runtime's own answer: one implementation for both)."""
+        fields = {"arguments", "command", "params", "inputs"}
+        return step_parameter_names(self.model_dump(mode="json", include=fields))
 
 
 class Recurrence(_Model):

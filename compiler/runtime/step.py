@@ -30,6 +30,7 @@ from .fingerprint import (
     local_tree_fingerprint,
     sha256_json,
 )
+from .irquery import step_parameter_names
 from .params import ParameterError, resolve_parameters
 from .state import Datastores, State, StepError, safe_name
 
@@ -126,20 +127,6 @@ def _find_env(ir: dict, key: str | None) -> dict | None:
         if e.get("key") == key:
             return e
     raise StepInvocationError(f"step refers to unknown environment {key!r}")
-
-
-def _step_parameter_names(step: dict) -> list[str]:
-    names = set()
-    for a in (step.get("arguments") or []) + (step.get("command") or []):
-        if a.get("kind") == "parameter":
-            names.add(a["name"])
-    for v in (step.get("params") or {}).values():
-        if v.get("kind") == "parameter":
-            names.add(v["name"])
-    for i in step.get("inputs") or []:
-        if i["source"].get("kind") == "parameter":
-            names.add(i["source"]["parameter"])
-    return sorted(names)
 
 
 class _Step:
@@ -279,7 +266,7 @@ class _Step:
             "script": s.get("script"),
             "command": s.get("command"),
             "arguments": s.get("arguments") or [],
-            "parameters": {n: self.values.get(n) for n in _step_parameter_names(s)},
+            "parameters": {n: self.values.get(n) for n in step_parameter_names(s)},
             "params": s.get("params") or {},
             "env_vars": s.get("env_vars") or {},
             "snapshot": (s.get("snapshot") or {}).get("hash"),

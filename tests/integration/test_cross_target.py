@@ -143,6 +143,20 @@ def test_hostile_arguments_arrive_byte_exact(target, pipeline_copy, tmp_path):
 
 
 @by_target
+def test_commandstep_parameter_is_overridden(target, pipeline_copy, tmp_path):
+    """A CommandStep whose command list holds a PipelineParameter gets the run's value."""
+    p = pipeline_copy("commandstep")
+    outcome, ran = run(target, p, tmp_path / "out", params={"n": 5})
+    assert outcome.ok, outcome.log
+    assert sorted(ran) == ["check", "hello", "shout"]
+    digest = outputs_of_single_run(p)
+    body = json.dumps({"first": "hello #1", "greetings": 5, "last": "hello #5"}, sort_keys=True)
+    expected = hashlib.sha256((body + "\n").encode()).hexdigest()
+    assert digest["check"]["checked"] == {"check.json": expected}
+    assert digest == local_reference(pipeline_copy, "commandstep", {"n": 5})
+
+
+@by_target
 def test_reuse_decisions(target, pipeline_copy, tmp_path):
     p = pipeline_copy("reuse")
     out = tmp_path / "out"
