@@ -29,9 +29,7 @@ import keyword
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
 from importlib import resources
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
@@ -41,14 +39,23 @@ from ..ir import (
     DataPathSource,
     DatasetSource,
     PipelineIR,
-    Recurrence,
     Schedule,
     Step,
 )
-from .base import Artifact, Backend, CompileContext, file_stem, identifier, unique_names, where
+from ..passes.schedules import Fires, resolve_recurrence
+from .base import (
+    APPROXIMATED,
+    SUPPORTED,
+    Artifact,
+    Backend,
+    CompileContext,
+    file_stem,
+    identifier,
+    unique_names,
+    where,
+)
 from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
 from .pycode import LINE_LENGTH, py_literal, py_str, text_width
-from .schedules import iana_zone
 
 TEMPLATE = "airflow_dag.py.j2"
 REGENERATE = "regenerate_outputs"
@@ -105,17 +112,6 @@ RESERVED_NAMES = frozenset(
         f"{DATASTORE_TRIGGER_TASK}_check",
     }
 )
-
-# time_zone() accepts Windows names in any case: users type them by hand.
-WEEK_DAYS = {
-    "sunday": "sun",
-    "monday": "mon",
-    "tuesday": "tue",
-    "wednesday": "wed",
-    "thursday": "thu",
-    "friday": "fri",
-    "saturday": "sat",
-}
 
 # Kubernetes toleration keys as written in mlpipe.yaml -> V1Toleration arguments.
 TOLERATION_KEYS = {
@@ -259,86 +255,6 @@ class ScheduleCode:
     paused: bool = False  # the schedule was disabled in the pipeline file
 
 
-def time_zone(name: str | None) -> str:
-    """IANA name for a v1 time zone (Windows names like "W. Europe Standard Time" included)."""
-    if not name:
-        return "UTC"
-    text = iana_zone(str(name).strip())
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin"
-        ) from exc
-    return text
-
-
-def _start(rec: Recurrence) -> datetime | None:
-    """start_time as a wall-clock time in the schedule's time zone (a naive time is read in it)."""
-    if not rec.start_time:
-        return None
-    text = rec.start_time.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        start = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(
-            f"start_time {rec.start_time!r} is not an ISO date-time (2026-01-31T09:30:00)"
-        ) from exc
-    if start.tzinfo is not None:
-        start = start.astimezone(ZoneInfo(time_zone(rec.time_zone))).replace(tzinfo=None)
-    return start
-
-
-def _field(values: list[int]) -> str:
-    return ",".join(str(v) for v in sorted(set(values)))
-
-
-def cron_of(rec: Recurrence) -> tuple[str, list[str]]:
-    """A cron expression for a v1 recurrence, plus notes where cron can only approximate it."""
-    start = _start(rec)
-    hours = list(rec.hours)
-    minutes = list(rec.minutes)
-    if rec.time_of_day and not hours and not minutes:
-        hh, _, mm = rec.time_of_day.partition(":")
-        hours, minutes = [int(hh)], [int(mm or 0)]
-    minute = _field(minutes) if minutes else str(start.minute if start else 0)
-    hour = _field(hours) if hours else str(start.hour if start else 0)
-    n = rec.interval
-    notes: list[str] = []
-    if rec.frequency == "Minute":
-        if n == 1:
-            return "* * * * *", notes
-        if 60 % n:
-            notes.append(f"every {n} minutes restarts at each full hour in cron")
-        return f"*/{n} * * * *", notes
-    if rec.frequency == "Hour":
-        if n > 1 and 24 % n:
-            notes.append(f"every {n} hours restarts at midnight in cron")
-        return f"{minute} {'*' if n == 1 else f'*/{n}'} * * *", notes
-    if rec.frequency == "Day":
-        if n > 1:
-            notes.append(f"every {n} days restarts on the 1st of each month in cron")
-        return f"{minute} {hour} {'*' if n == 1 else f'*/{n}'} * *", notes
-    if rec.frequency == "Week":
-        days = [WEEK_DAYS.get(d.strip().lower(), d.strip().lower()[:3]) for d in rec.week_days]
-        if not days:
-            days = (
-                [["mon", "tue", "wed", "thu", "fri", "sat", "sun"][start.weekday()]]
-                if start
-                else ["sun"]
-            )
-        if n > 1:
-            notes.append(f"every {n} weeks cannot be written in cron: this runs every week")
-        order = list(WEEK_DAYS.values())
-        dow = ",".join(sorted(set(days), key=order.index))
-        return f"{minute} {hour} * * {dow}", notes
-    # Month
-    day = start.day if start else 1
-    return f"{minute} {hour} {day} {'*' if n == 1 else f'*/{n}'} *", notes
-
-
 def dag_schedule(pipeline: PipelineIR) -> Schedule | None:
     """The schedule the DAG follows: the active one (a notebook often disables old schedules and
     creates a new one), else the last one, which then leaves the DAG paused."""
@@ -348,25 +264,24 @@ def dag_schedule(pipeline: PipelineIR) -> Schedule | None:
     return pipeline.schedules[-1] if pipeline.schedules else None
 
 
-def schedule_code(pipeline: PipelineIR) -> ScheduleCode:
+def schedule_code(pipeline: PipelineIR, fires: Fires | None = None) -> ScheduleCode:
+    """The DAG's schedule arguments: the resolved recurrence's cron in its zone from its start
+    (passes/schedules.py), or a polling cron plus a watch task for a datastore trigger."""
     sched = dag_schedule(pipeline)
     if sched is None:
         return ScheduleCode()
     out = ScheduleCode(paused=not sched.active)
     if sched.recurrence is not None:
-        rec = sched.recurrence
-        tz = time_zone(rec.time_zone)
-        cron, notes = cron_of(rec)
-        out.schedule = f"CronTriggerTimetable({py_str(cron)}, timezone={py_str(tz)})"
+        fires = fires or resolve_recurrence(sched.recurrence)
+        tz = py_str(fires.zone)
+        out.schedule = f"CronTriggerTimetable({py_str(fires.cron)}, timezone={tz})"
         out.uses_cron = True
-        out.notes = notes
-        start = _start(rec)
+        out.notes = [fires.approximation] if fires.approximation else []
+        start = fires.start
         if start is not None:
             out.uses_pendulum = True
             parts = [start.year, start.month, start.day, start.hour, start.minute, start.second]
-            out.start_date = (
-                f"pendulum.datetime({', '.join(str(a) for a in parts)}, tz={py_str(tz)})"
-            )
+            out.start_date = f"pendulum.datetime({', '.join(str(a) for a in parts)}, tz={tz})"
         return out
     trig = sched.datastore_trigger
     every = max(1, trig.polling_interval_minutes)
@@ -625,6 +540,8 @@ class AirflowBackend(Backend):
     name = "airflow"
     profiles = ("local", "kubernetes")
     default_profile = "local"
+    # CronTriggerTimetable: cron in a zone from a start date; a datastore trigger polls on a cron
+    features = {"exact_recurrence": APPROXIMATED, "datastore_trigger": SUPPORTED}
 
     # ------------------------------------------------------------------------------ checks
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
@@ -657,12 +574,6 @@ class AirflowBackend(Backend):
             )
         for s in active or ([dag_schedule(pipeline)] if pipeline.schedules else []):
             at = where(pipeline, s.origin)
-            if s.recurrence is not None:
-                try:
-                    time_zone(s.recurrence.time_zone)
-                    cron_of(s.recurrence)
-                except ValueError as exc:
-                    problems.append(Problem(*at, f"schedule {s.name!r}: {exc}"))
             unknown = sorted(set(s.pipeline_parameters) - {p.name for p in pipeline.parameters})
             if unknown:
                 problems.append(
@@ -722,8 +633,9 @@ class AirflowBackend(Backend):
             )
         ids = task_ids(pipeline)
         did = dag_id(pipeline)
-        sched = schedule_code(pipeline)
         schedule = dag_schedule(pipeline)
+        fires = self.schedule_fires(ctx, schedule) if schedule is not None else None
+        sched = schedule_code(pipeline, fires)
         defaults = param_defaults(pipeline, schedule)
         kube = ctx.profile == "kubernetes"
 

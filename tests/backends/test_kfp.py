@@ -410,12 +410,12 @@ def test_schedules_and_publish_become_kfp_client_arguments(gpu):
     ]
     weekly, often = deploy["create_recurring_run"]
     assert weekly["job_name"] == "weekly" and weekly["experiment_name"] == "gpu-exp"
-    assert weekly["cron_expression"] == "0 30 9 * * MON,WED"
+    assert weekly["cron_expression"] == "TZ=Europe/Berlin 0 30 9 * * MON,WED"
     assert weekly["start_time"] == "2026-01-05T09:30:00+01:00"
-    assert weekly["time_zone"] == "Europe/Berlin" and weekly["notes"]
+    assert "notes" not in weekly
     assert weekly["params"] == {"epochs": 7}
     assert weekly["enable_caching"] is False and weekly["service_account"] == "trainer"
-    assert often["interval_second"] == 900 and "cron_expression" not in often
+    assert often["cron_expression"] == "0 */15 * * * *" and "interval_second" not in often
 
 
 @pytest.mark.parametrize(
@@ -439,11 +439,6 @@ def test_schedules_and_publish_become_kfp_client_arguments(gpu):
         ),
     ],
 )
-def test_recurrence_to_kfp_trigger(recurrence, expected):
-    trigger, _notes = K.cron_or_interval(recurrence)
-    assert trigger == expected
-
-
 def test_reserved_parameter_name_is_a_compile_error(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "s.py").write_text("print(1)\n")

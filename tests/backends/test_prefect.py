@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.backends.prefect import docstring, py_literal, py_str, schedule_entry
-from mlpipe.ir import Recurrence
+from mlpipe.backends.prefect import docstring, py_literal, py_str
 from tests.targets import MLPIPE, ROOT, child_env, driver, python_of
 
 RUFF = str(Path(sys.executable).parent / "ruff")
@@ -284,29 +283,6 @@ def test_literals_and_docstrings_are_exact_and_ruff_stable(tmp_path):
         text=True,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-
-
-def test_schedule_mapping():
-    daily = schedule_entry(
-        Recurrence(
-            frequency="Day",
-            interval=1,
-            hours=[2, 14],
-            minutes=[30],
-            time_zone="W. Europe Standard Time",
-        )
-    )
-    assert daily == {"cron": "30 2,14 * * *", "timezone": "Europe/Berlin"}
-    weekly = schedule_entry(
-        Recurrence(frequency="Week", interval=1, week_days=["Friday"], time_of_day="17:05")
-    )
-    assert weekly == {"cron": "5 17 * * FRI", "timezone": "UTC"}
-    every = schedule_entry(
-        Recurrence(frequency="Minute", interval=15, start_time="2026-03-01T10:00:00")
-    )
-    assert every == {"interval": 900, "anchor_date": "2026-03-01T10:00:00", "timezone": "UTC"}
-    monthly = schedule_entry(Recurrence(frequency="Month", interval=3))
-    assert monthly == {"rrule": "FREQ=MONTHLY;INTERVAL=3", "timezone": "UTC"}
 
 
 def test_unrepresentable_names_are_user_errors(tmp_path):

@@ -2,8 +2,7 @@
 
 import pytest
 
-from mlpipe.backends import airflow, prefect
-from mlpipe.backends.schedules import iana_zone
+from mlpipe.passes.schedules import iana_zone, time_zone
 
 
 @pytest.mark.parametrize(
@@ -17,5 +16,4 @@ from mlpipe.backends.schedules import iana_zone
 )
 def test_windows_zone_names_become_iana_names_on_every_target(v1, iana):
     assert iana_zone(v1) == iana
-    assert airflow.time_zone(v1) == iana
-    assert prefect.time_zone(v1) == iana
+    assert time_zone(v1) == iana
