@@ -42,6 +42,7 @@ from ..ir import (
     Schedule,
     Step,
 )
+from ..passes.placement import compute_of, merged_placement, pod_resources
 from ..passes.schedules import Fires, resolve_recurrence
 from .base import (
     APPROXIMATED,
@@ -54,7 +55,6 @@ from .base import (
     unique_names,
     where,
 )
-from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
 from .pycode import LINE_LENGTH, py_literal, py_str, text_width
 
 TEMPLATE = "airflow_dag.py.j2"
@@ -304,25 +304,9 @@ def schedule_code(pipeline: PipelineIR, fires: Fires | None = None) -> ScheduleC
 
 
 def resources_of(pipeline: PipelineIR, step: Step) -> dict | None:
-    """{"requests": ..., "limits": ...} for the step's compute, or None without one."""
-    if not step.compute:
-        return None
-    try:
-        c = pipeline.compute(step.compute)
-    except KeyError:
-        return None
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    if c.cpu:
-        requests["cpu"] = cpu_quantity(c.cpu)
-    if c.memory_gib:
-        requests["memory"] = memory_quantity(c.memory_gib)
-        limits["memory"] = memory_quantity(c.memory_gib)
-    if c.gpu_count:
-        limits[GPU_RESOURCE] = str(c.gpu_count)
-    if not requests and not limits:
-        return None
-    return {"requests": requests, "limits": limits}
+    """{"requests": ..., "limits": ...} for the step's compute (passes/placement.py), or None."""
+    res = pod_resources(compute_of(pipeline, step))
+    return res if res["requests"] or res["limits"] else None
 
 
 def image_of(pipeline: PipelineIR, step: Step) -> str:
@@ -351,26 +335,15 @@ def image_of(pipeline: PipelineIR, step: Step) -> str:
 
 
 def placement_of(pipeline: PipelineIR, step: Step) -> dict:
-    """Namespace, service account, node selector, tolerations, pull secrets: per compute, else
-    the workspace-wide `kubernetes:` defaults of mlpipe.yaml."""
-    base = pipeline.kubernetes
-    own = None
-    if step.compute:
-        try:
-            own = pipeline.compute(step.compute).kubernetes
-        except KeyError:
-            own = None
-
-    def pick(attr):
-        mine = getattr(own, attr) if own is not None else None
-        return mine if mine else getattr(base, attr)
-
+    """Namespace, service account, node selector, tolerations, pull secrets: the compute's over
+    the workspace-wide `kubernetes:` defaults of mlpipe.yaml (passes/placement.py's rule)."""
+    merged = merged_placement(pipeline, compute_of(pipeline, step))
     return {
-        "namespace": pick("namespace"),
-        "service_account": pick("service_account"),
-        "node_selector": dict(pick("node_selector") or {}),
-        "tolerations": [dict(t) for t in pick("tolerations") or []],
-        "image_pull_secrets": list(pick("image_pull_secrets") or []),
+        "namespace": merged.namespace,
+        "service_account": merged.service_account,
+        "node_selector": dict(merged.node_selector),
+        "tolerations": [dict(t) for t in merged.tolerations],
+        "image_pull_secrets": list(merged.image_pull_secrets),
     }
 
 

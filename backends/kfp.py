@@ -33,6 +33,7 @@ from ..ir import (
     PipelineIR,
     Step,
 )
+from ..passes.placement import merged_placement, pod_resources
 from ..passes.schedules import Fires, resolve_recurrence
 from . import kfp_spec as spec
 from .base import (
@@ -527,8 +528,7 @@ class KfpBackend(Backend):
             )
             container = deployment.executors[f"exec-{plan.task}"].container
             if plan.compute is not None:
-                c = plan.compute
-                spec.set_resources(container.resources, c.cpu, c.memory_gib, c.gpu_count)
+                spec.set_resources(container.resources, pod_resources(plan.compute))
             if plan.platform:
                 platform[f"exec-{plan.task}"] = plan.platform
 
@@ -739,15 +739,10 @@ def _embedded_snapshots(pipeline: PipelineIR, ctx: CompileContext) -> dict[str, 
 
 def _platform_config(pipeline: PipelineIR, compute: Compute | None) -> dict:
     """The kfp-kubernetes executor config (KubernetesExecutorConfig JSON) for one step."""
-    shared = pipeline.kubernetes
-    own = compute.kubernetes if compute is not None else None
-    selector = dict(shared.node_selector)
-    tolerations = list(shared.tolerations)
-    secrets = list(shared.image_pull_secrets)
-    if own is not None:
-        selector.update(own.node_selector)
-        tolerations += [t for t in own.tolerations if t not in tolerations]
-        secrets += [s for s in own.image_pull_secrets if s not in secrets]
+    merged = merged_placement(pipeline, compute)
+    selector = merged.node_selector
+    tolerations = merged.tolerations
+    secrets = merged.image_pull_secrets
     out: dict = {}
     if selector:
         out["nodeSelector"] = {"labels": dict(sorted(selector.items()))}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
+from ..passes.placement import GPU_RESOURCE
 
 # The kfp SDK release whose compiler output this backend reproduces (and whose executor the pods
 # run: `kfp.dsl.executor_main`). The spec format is the one kfp-pipeline-spec 2.17 defines.
@@ -74,27 +74,27 @@ def memory_float(quantity: str) -> float:
     raise ValueError(quantity)
 
 
-def set_resources(resources, cpu: float | None, memory_gib: float | None, gpus: int) -> None:
-    """Fill a PipelineContainerSpec.ResourceSpec the way kfp's compiler does for
-    set_cpu_request/limit, set_memory_request/limit and set_accelerator_type/limit: the quantity
-    fields plus the deprecated float / typed accelerator fields, so old and new backends agree.
-    Requests equal limits: the step gets the VM size it asked for."""
-    if cpu:
-        q = cpu_quantity(cpu)
-        resources.resource_cpu_request = q
-        resources.resource_cpu_limit = q
-        resources.cpu_request = cpu_float(q)
-        resources.cpu_limit = cpu_float(q)
-    if memory_gib:
-        q = memory_quantity(memory_gib)
-        resources.resource_memory_request = q
-        resources.resource_memory_limit = q
-        resources.memory_request = memory_float(q)
-        resources.memory_limit = memory_float(q)
+def set_resources(resources, pod: dict[str, dict[str, str]]) -> None:
+    """Fill a PipelineContainerSpec.ResourceSpec from the resolve pass's requests and limits
+    (passes/placement.py: requests below the VM's nominal size, a memory limit, GPU limits) the
+    way kfp's compiler does for set_cpu_request, set_memory_request/limit and
+    set_accelerator_type/limit: the quantity fields plus the deprecated float / typed accelerator
+    fields, so old and new KFP backends agree."""
+    requests, limits = pod["requests"], pod["limits"]
+    if "cpu" in requests:
+        resources.resource_cpu_request = requests["cpu"]
+        resources.cpu_request = cpu_float(requests["cpu"])
+    if "memory" in requests:
+        resources.resource_memory_request = requests["memory"]
+        resources.memory_request = memory_float(requests["memory"])
+    if "memory" in limits:
+        resources.resource_memory_limit = limits["memory"]
+        resources.memory_limit = memory_float(limits["memory"])
+    gpus = limits.get(GPU_RESOURCE)
     if gpus:
         acc = resources.accelerator
         acc.resource_type = GPU_RESOURCE
-        acc.resource_count = str(int(gpus))
+        acc.resource_count = gpus
         acc.type = GPU_RESOURCE
         acc.count = int(gpus)
 

@@ -35,6 +35,7 @@ from ..ir import (
     PipelineIR,
     Step,
 )
+from ..passes.placement import GPU_RESOURCE, merged_placement, pod_resources
 from ..passes.schedules import Fires, resolve_recurrence
 from .base import (
     APPROXIMATED,
@@ -46,7 +47,6 @@ from .base import (
     unique_names,
     where,
 )
-from .kube import GPU_RESOURCE, cpu_quantity, memory_quantity
 from .pycode import LINE_LENGTH, py_literal, py_str, text_width
 
 PREFECT_VERSION = "3.9.1"
@@ -252,17 +252,9 @@ class PipelineModel:
 
 
 def _placement(pipeline: PipelineIR, compute: Compute | None) -> KubernetesPlacement:
-    """The compute target's Kubernetes placement over the workspace defaults."""
-    base = pipeline.kubernetes
-    own = compute.kubernetes if compute is not None else KubernetesPlacement()
-    return KubernetesPlacement(
-        default_image=own.default_image or base.default_image,
-        namespace=own.namespace or base.namespace,
-        service_account=own.service_account or base.service_account,
-        node_selector={**base.node_selector, **own.node_selector},
-        tolerations=own.tolerations or base.tolerations,
-        image_pull_secrets=own.image_pull_secrets or base.image_pull_secrets,
-    )
+    """The compute target's Kubernetes placement over the workspace defaults (one rule:
+    passes/placement.py)."""
+    return merged_placement(pipeline, compute)
 
 
 def step_image(pipeline: PipelineIR, step: Step) -> str:
@@ -308,14 +300,15 @@ def job_variables(pipeline: PipelineIR, compute: Compute | None) -> dict:
         out["namespace"] = placement.namespace
     if placement.service_account:
         out["service_account_name"] = placement.service_account
-    if compute is not None:
-        if compute.cpu:
-            out["cpu_request"] = cpu_quantity(compute.cpu)
-        if compute.memory_gib:
-            out["memory_request"] = memory_quantity(compute.memory_gib)
-            out["memory_limit"] = memory_quantity(compute.memory_gib)
-        if compute.gpu_count:
-            out["gpu_count"] = compute.gpu_count
+    pod = pod_resources(compute)
+    if "cpu" in pod["requests"]:
+        out["cpu_request"] = pod["requests"]["cpu"]
+    if "memory" in pod["requests"]:
+        out["memory_request"] = pod["requests"]["memory"]
+    if "memory" in pod["limits"]:
+        out["memory_limit"] = pod["limits"]["memory"]
+    if GPU_RESOURCE in pod["limits"]:
+        out["gpu_count"] = int(pod["limits"][GPU_RESOURCE])
     if placement.node_selector:
         out["node_selector"] = dict(sorted(placement.node_selector.items()))
     if placement.tolerations:

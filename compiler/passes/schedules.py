@@ -210,7 +210,9 @@ def _cycle(first: int, step: int, size: int, base: int = 0) -> tuple[tuple[int, 
     cycle (only when step divides size; else cron restarts the count at each cycle)."""
     if size % step:
         return tuple(range(first, base + size, step)), False
-    return tuple(sorted({base + (first - base + k * step) % size for k in range(size // step)})), True
+    return tuple(
+        sorted({base + (first - base + k * step) % size for k in range(size // step)})
+    ), True
 
 
 def _rule(start: datetime | None, body: str) -> str | None:

@@ -3,7 +3,7 @@ and loaded / run by real Airflow 3.3 (`.venvs/airflow`) for everything else.
 
 Unit tests (no Airflow): determinism, ruff, literals, names, schedules, compile-time problems.
 Integration tests (`-m integration`): Airflow's DagBag imports every compiled fixture and sample in
-both profiles (the kubernetes GPU step becomes a KubernetesPodOperator with 6 CPU / 112Gi /
+both profiles (the kubernetes GPU step becomes a KubernetesPodOperator with 5.4 CPU / 94823Mi (below the VM's nominal 6 / 112Gi) /
 nvidia.com/gpu 1, checked on the pod Airflow would create), `airflow pools import` accepts the
 pools file, Airflow rejects a `--conf` of the wrong type, and a reused step shows as skipped while
 its downstream runs. The cross-target scenarios (outputs equal to the local runner's, order,
@@ -508,8 +508,8 @@ def test_airflow_imports_every_dag(compiled):
     gpu = dag_of("gpu-kubernetes")
     train = gpu["tasks"]["train_gpu"]
     assert "KubernetesPodOperator" in train["bases"]
-    assert train["requests"] == {"cpu": "6", "memory": "112Gi"}
-    assert train["limits"] == {"memory": "112Gi", "nvidia.com/gpu": "1"}
+    assert train["requests"] == {"cpu": "5400m", "memory": "94823Mi"}
+    assert train["limits"] == {"memory": "94823Mi", "nvidia.com/gpu": "1"}
     assert train["image"] == "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
     assert train["namespace"] == "ml-gpu" and train["service_account"] == "trainer"
     assert gpu["tasks"]["prep_data"]["image"] == "registry.example.com/mlpipe-runtime:1.0"
@@ -518,8 +518,8 @@ def test_airflow_imports_every_dag(compiled):
     pod = report["gpu_pod"]
     container = pod["spec"]["containers"][0]
     assert container["resources"] == {
-        "limits": {"memory": "112Gi", "nvidia.com/gpu": "1"},
-        "requests": {"cpu": "6", "memory": "112Gi"},
+        "limits": {"memory": "94823Mi", "nvidia.com/gpu": "1"},
+        "requests": {"cpu": "5400m", "memory": "94823Mi"},
     }
     assert container["command"] == ["python", "-m", "mlpipe.runtime"]
     args = dict(a.split("=", 1) for a in container["args"][1:])

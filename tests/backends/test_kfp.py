@@ -32,7 +32,6 @@ from mlpipe.backends import kfp_spec as S
 from mlpipe.backends.base import compile_pipelines
 from mlpipe.backends.kfp_executor import decode
 from mlpipe.capture import capture
-from mlpipe.ir import Recurrence
 from tests.targets import MLPIPE, ROOT, child_env, python_of, run_cmd
 from tests.targets.kfp import DRIVER, pipeline_files
 
@@ -337,10 +336,11 @@ def test_gpu_compute_resources_and_placement(gpu):
 
     executors = doc["deploymentSpec"]["executors"]
     res = executors[f"exec-{train}"]["container"]["resources"]
-    assert res["resourceCpuLimit"] == "6" and res["cpuLimit"] == 6.0
-    assert res["resourceMemoryLimit"] == "112Gi"
-    assert res["memoryLimit"] == pytest.approx(112 * 2**30 / 1e9)
-    assert res["resourceCpuRequest"] == "6" and res["resourceMemoryRequest"] == "112Gi"
+    # Requests leave the node headroom (passes/placement.py); memory limit = request, no CPU limit.
+    assert "resourceCpuLimit" not in res and "cpuLimit" not in res
+    assert res["resourceMemoryLimit"] == "94823Mi"
+    assert res["memoryLimit"] == pytest.approx(94823 * 2**20 / 1e9)
+    assert res["resourceCpuRequest"] == "5400m" and res["resourceMemoryRequest"] == "94823Mi"
     assert res["accelerator"] == {
         "resourceType": "nvidia.com/gpu",
         "resourceCount": "1",
@@ -348,7 +348,7 @@ def test_gpu_compute_resources_and_placement(gpu):
         "count": "1",
     }
     cpu_res = executors[f"exec-{summary}"]["container"]["resources"]
-    assert cpu_res["resourceCpuLimit"] == "2" and cpu_res["resourceMemoryLimit"] == "7Gi"
+    assert cpu_res["resourceCpuRequest"] == "1800m" and cpu_res["resourceMemoryLimit"] == "4285Mi"
     assert "accelerator" not in cpu_res
     # The user's own image wins; a step without an environment gets the workspace default.
     assert executors[f"exec-{train}"]["container"]["image"] == "ghcr.io/acme/train:1.0"
@@ -418,27 +418,6 @@ def test_schedules_and_publish_become_kfp_client_arguments(gpu):
     assert often["cron_expression"] == "0 */15 * * * *" and "interval_second" not in often
 
 
-@pytest.mark.parametrize(
-    "recurrence, expected",
-    [
-        (Recurrence(frequency="Minute", interval=5), {"interval_second": 300}),
-        (Recurrence(frequency="Hour", interval=2), {"interval_second": 7200}),
-        (
-            Recurrence(frequency="Hour", interval=1, minutes=[15, 45]),
-            {"cron_expression": "0 15,45 * * * *"},
-        ),
-        (Recurrence(frequency="Day", interval=1, hours=[6]), {"cron_expression": "0 0 6 * * *"}),
-        (Recurrence(frequency="Day", interval=3), {"interval_second": 3 * 86400}),
-        (
-            Recurrence(frequency="Week", interval=1, week_days=["Friday"], time_of_day="17:05"),
-            {"cron_expression": "0 5 17 * * FRI"},
-        ),
-        (
-            Recurrence(frequency="Month", interval=1, start_time="2026-03-14T08:00:00"),
-            {"cron_expression": "0 0 8 14 */1 *"},
-        ),
-    ],
-)
 def test_reserved_parameter_name_is_a_compile_error(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "s.py").write_text("print(1)\n")
@@ -577,7 +556,8 @@ def gpu_step():
 @dsl.pipeline(name="reference")
 def reference():
     t = gpu_step()
-    t.set_cpu_request("6").set_cpu_limit("6").set_memory_request("112Gi").set_memory_limit("112Gi")
+    # passes/placement.py: requests below the NC6s_v3's nominal 6 vCPUs / 112 GiB, no CPU limit
+    t.set_cpu_request("5400m").set_memory_request("94823Mi").set_memory_limit("94823Mi")
     t.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
     kubernetes.add_node_selector(t, "accelerator", "nvidia-tesla-v100")
     kubernetes.add_toleration(t, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")

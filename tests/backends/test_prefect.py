@@ -484,12 +484,13 @@ def test_kubernetes_profile_deploys_and_requests_the_compute_targets_resources(t
     jobs = json.loads(proc.stdout.strip().splitlines()[-1])
     gpu = jobs["gpu-training-step/gpu-cluster"]
     container = gpu["pod"]["containers"][0]
+    # below the NC6s_v3's nominal 6 vCPUs / 112 GiB (passes/placement.py)
     assert container["resources"]["requests"] == {
-        "cpu": "6",
-        "memory": "112Gi",
+        "cpu": "5400m",
+        "memory": "94823Mi",
         "nvidia.com/gpu": 1,
     }
-    assert container["resources"]["limits"] == {"memory": "112Gi", "nvidia.com/gpu": 1}
+    assert container["resources"]["limits"] == {"memory": "94823Mi", "nvidia.com/gpu": 1}
     assert container["image"] == "registry.example.com/mlpipe-prefect:3.9.1"
     assert gpu["namespace"] == "ml"
     assert gpu["pod"]["nodeSelector"] == {"agentpool": "gpu"}
@@ -497,7 +498,7 @@ def test_kubernetes_profile_deploys_and_requests_the_compute_targets_resources(t
         {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
     ]
     cpu = jobs["gpu-training-step/cpu-cluster"]["pod"]
-    assert cpu["containers"][0]["resources"]["requests"] == {"cpu": "2", "memory": "7Gi"}
+    assert cpu["containers"][0]["resources"]["requests"] == {"cpu": "1800m", "memory": "4285Mi"}
     assert "nodeSelector" not in cpu
     assert jobs["gpu-training/gpu-training"]["schedules"] == 3
     flow_code = (out / "gpu_training_flow.py").read_text()

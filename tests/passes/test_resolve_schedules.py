@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from mlpipe.ir import Recurrence
-from mlpipe.passes.schedules import check_recurrence, resolve_recurrence
+from mlpipe.passes.schedules import check_recurrence, iana_zone, resolve_recurrence, time_zone
 from tests.targets import MLPIPE, child_env
 
 BAD = textwrap.dedent("""\
@@ -122,3 +122,17 @@ def test_recurrences_resolve_to_one_cron(kwargs, cron, approximated):
     assert fires.cron == cron
     assert bool(fires.approximation) == approximated
     assert (fires.rrule is not None) == ("start_time" in kwargs)
+
+
+@pytest.mark.parametrize(
+    ("v1", "iana"),
+    [
+        ("W. Europe Standard Time", "Europe/Berlin"),
+        ("pacific standard time", "America/Los_Angeles"),
+        (" Hawaiian Standard Time ", "Pacific/Honolulu"),
+        ("Asia/Tokyo", "Asia/Tokyo"),
+    ],
+)
+def test_windows_zone_names_become_iana_names_on_every_target(v1, iana):
+    assert iana_zone(v1) == iana
+    assert time_zone(v1) == iana
