@@ -34,6 +34,22 @@ class UnknownDatastore(UserError, UserErrorException):
         return self.message
 
 
+class UnknownCompute(UserError, ComputeTargetException):
+    """A compute name that is neither in mlpipe.yaml nor created by the code. v1 code that catches
+    ComputeTargetException creates it instead; uncaught, it is reported at the user's line."""
+
+    def __init__(self, message: str, origin=None):
+        UserError.__init__(self, message, origin)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnknownComputeKey(UnknownCompute, KeyError):
+    """`ws.compute_targets[missing]`: a KeyError, as in v1, with the same clear message."""
+
+
 def make(name: str) -> type:
     """Any other `azureml.exceptions` name: a plain subclass, so `except X:` works."""
     base = UserErrorException if "User" in name else AzureMLException

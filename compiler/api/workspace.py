@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from ._session import current, fail
-from .exceptions import ComputeTargetException, UnknownDatastore
+from ._v1 import V1Object
+from .exceptions import ComputeTargetException, UnknownCompute, UnknownComputeKey, UnknownDatastore  # noqa: F401 (re-exported)
 
 
 class _Status:
@@ -20,7 +21,7 @@ class _Status:
         return f"Status({self.state})"
 
 
-class Workspace:
+class Workspace(V1Object):
     """The workspace described by mlpipe.yaml (found beside the pipeline file or in a parent)."""
 
     def __init__(
@@ -93,7 +94,7 @@ class Workspace:
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         _materialise_declared()
-        return dict(sorted(current().computes.items()))
+        return _ComputeTargets(sorted(current().computes.items()))
 
     @property
     def environments(self) -> dict:
@@ -332,7 +333,7 @@ class Datastore:
 # -------------------------------------------------------------------------------------- compute
 
 
-class ProvisioningConfiguration:
+class ProvisioningConfiguration(V1Object):
     def __init__(self, vm_size, vm_priority, min_nodes, max_nodes, origin):
         self.vm_size = vm_size
         self.vm_priority = vm_priority
@@ -353,7 +354,7 @@ def _check_vm_size(vm_size):
     return key
 
 
-class ComputeTarget:
+class ComputeTarget(V1Object):
     """A compute target. Looking up an undeclared name raises ComputeTargetException, so the usual
     v1 `try: ComputeTarget(ws, name) except ComputeTargetException: create(...)` branch runs."""
 
@@ -365,9 +366,7 @@ class ComputeTarget:
         _materialise_declared()
         found = current().computes.get(name)
         if found is None:
-            raise ComputeTargetException(
-                f"ComputeTargetNotFound: compute target {name!r} is not declared in mlpipe.yaml"
-            )
+            raise UnknownCompute(_unknown_compute_message(name), current().origin())
         return found
 
     def __init__(self, workspace=None, name=None):
@@ -495,8 +494,27 @@ class ComputeInstance(ComputeTarget):
         )
 
 
-def _materialise_declared() -> None:
-    sess = current()
+class _ComputeTargets(dict):
+    """`ws.compute_targets`: a missing name is a KeyError (as in v1) that says what to declare."""
+
+    def __missing__(self, name):
+        raise UnknownComputeKey(_unknown_compute_message(name), current().origin())
+
+
+def _unknown_compute_message(name) -> str:
+    cfg = current().config
+    where = str(cfg.path) if cfg.path else f"{cfg.base_dir / 'mlpipe.yaml'} (create it)"
+    known = ", ".join(sorted(current().computes)) or "none"
+    return (
+        f"ComputeTargetNotFound: compute target {name!r} is not declared: add it to {where} "
+        f"under computes: (e.g. `{name}: {{vm_size: STANDARD_DS2_V2, max_nodes: 2}}`) or create "
+        f"it with ComputeTarget.create(...) (declared: {known})"
+    )
+
+
+def _materialise_declared(sess=None) -> None:
+    """Make the computes of mlpipe.yaml known by name, whether or not the code listed them."""
+    sess = sess or current()
     for name, decl in sess.config.computes.items():
         if name not in sess.computes:
             from ..ir import Origin
