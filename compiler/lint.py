@@ -94,6 +94,7 @@ class _StepCall:
     source_dir: str | None  # as written (None: not given)
     known: bool  # whether the folder is known statically
     folder: str | None = None  # resolved against the pipeline folder
+    unresolved: list[str] = field(default_factory=list)  # `source_directory=cfg.src`, ...
 
 
 @dataclass
@@ -226,7 +227,8 @@ def _script_of_command(command) -> str | None:
 class _PipelineVisitor(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, consts, signatures, base: Path):
+    def __init__(self, consts, signatures, base: Path, module: cst.Module | None = None):
+        self.module = module
         self.consts = consts
         self.signatures = signatures
         self.base = base
@@ -305,6 +307,14 @@ class _PipelineVisitor(cst.CSTVisitor):
             known = not hidden
         else:
             known = isinstance(source_dir, str)
+        unresolved = []
+        for key in ("script_name" if cls != "CommandStep" else "command", "source_directory"):
+            node_ = values.get(key)
+            if node_ is not None and not isinstance(_value(node_, self.consts), str | list):
+                text = self.module.code_for_node(node_) if self.module else "..."
+                unresolved.append(f"{key}={' '.join(text.split())[:60]}")
+        if hidden:
+            unresolved.append("*args / **kwargs")
         self.steps.append(
             _StepCall(
                 line,
@@ -313,6 +323,7 @@ class _PipelineVisitor(cst.CSTVisitor):
                 script if isinstance(script, str) else None,
                 source_dir if isinstance(source_dir, str) else None,
                 known,
+                unresolved=unresolved,
             )
         )
 
@@ -490,6 +501,12 @@ def _parse(source: _Source) -> MetadataWrapper:
 
 def lint_file(path: Path | str) -> list[LintWarning]:
     """Every warning for the pipeline file at `path` (raises MlpipeError on bad input)."""
+    return lint_report(path)[0]
+
+
+def lint_report(path: Path | str) -> tuple[list[LintWarning], list[str]]:
+    """The warnings, and notes on what could not be checked: values lint cannot read without
+    running the file (settings from environment variables, helper modules, attributes)."""
     given = str(path)
     path = Path(path)
     if not path.exists():
@@ -504,7 +521,7 @@ def lint_file(path: Path | str) -> list[LintWarning]:
     wrapper.module.visit(constants)
     consts = constants.resolve()
     base = path.resolve().parent
-    visitor = _PipelineVisitor(consts, _signatures(), base)
+    visitor = _PipelineVisitor(consts, _signatures(), base, wrapper.module)
     wrapper.visit(visitor)
     findings = list(visitor.findings)
     findings += _shared_folders(visitor.steps, base, visitor.default_source_dir)
@@ -525,7 +542,26 @@ def lint_file(path: Path | str) -> list[LintWarning]:
         shown = os.path.normpath(os.path.join(shown_base, step.source_dir or ".", step.script))
         warnings += _lint_script(Path(script), shown)
     warnings.sort(key=lambda w: (w.file != given, w.file, w.line, w.code))
-    return warnings
+    return warnings, _notes(visitor.steps, source)
+
+
+def _notes(steps: list[_StepCall], source: _Source) -> list[str]:
+    if not steps:
+        return [
+            f"{source.display}: note: no step is built in this file itself (steps built in "
+            "helper modules or from a loaded configuration are not checked); lint the module "
+            "that calls PythonScriptStep(...)"
+        ]
+    notes = []
+    for step in steps:
+        if step.unresolved:
+            file, line = source.where(step.line)
+            notes.append(
+                f"{file}:{line}: note: {_label(step)}: {', '.join(step.unresolved)}: known only "
+                "when the file runs (an environment variable, a helper module, a computed "
+                "value), so its source folder and script were not checked"
+            )
+    return notes
 
 
 def _lint_script(path: Path, shown: str) -> list[LintWarning]:
@@ -542,14 +578,19 @@ def _lint_script(path: Path, shown: str) -> list[LintWarning]:
 def run_lint(path, out=None, err=None) -> int:
     """`mlpipe lint FILE`: warnings on `out`, a summary on `err`; 0 clean, 1 warnings."""
     out = out if out is not None else sys.stdout
-    warnings = lint_file(path)
+    warnings, notes = lint_report(path)
     for w in warnings:
         out.write(str(w) + "\n")
     summary = f"mlpipe lint: {len(warnings)} warning(s)" if warnings else "mlpipe lint: no warnings"
-    if err is None:
-        sys.stderr.write(summary + "\n")
-    elif hasattr(err, "out"):
-        err.out(summary, highlight=False)
-    else:
-        err.write(summary + "\n")
+    if notes:
+        summary += (
+            f" in what it could read; {len(notes)} place(s) not checked (see the notes above)"
+        )
+    for line in [*notes, summary]:
+        if err is None:
+            sys.stderr.write(line + "\n")
+        elif hasattr(err, "out"):
+            err.out(line, highlight=False)
+        else:
+            err.write(line + "\n")
     return 1 if warnings else 0

@@ -161,16 +161,30 @@ def _resolve_store(base: Path, value: str) -> str:
     return str((base / os.path.expanduser(value)).resolve())
 
 
+PROJECT_MARKERS = (".git", "pyproject.toml", ".env")
+
+
+def project_root(start: Path) -> Path:
+    """Without an mlpipe.yaml, one project has one workspace: the nearest folder upward holding
+    `.git`, `pyproject.toml` or `.env` (so every command and script run anywhere in the project
+    sees the same datastores and state); a lone folder without any of them is its own root."""
+    start = Path(os.path.abspath(start))
+    for d in [start, *start.parents]:
+        if any((d / marker).exists() for marker in PROJECT_MARKERS):
+            return d
+    return start
+
+
 def load(pipeline_dir: Path) -> WorkspaceConfig:
     path = find_config(pipeline_dir)
     if path is None:
+        root = project_root(pipeline_dir)
         return WorkspaceConfig(
             name="local",
             path=None,
-            base_dir=pipeline_dir,
+            base_dir=root,
             datastores={
-                d: str((pipeline_dir / ".mlpipe" / "datastores" / d).resolve())
-                for d in DEFAULT_DATASTORES
+                d: str((root / ".mlpipe" / "datastores" / d).resolve()) for d in DEFAULT_DATASTORES
             },
             datastore_lines={},
             computes={},

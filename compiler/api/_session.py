@@ -45,6 +45,7 @@ class Session:
         self.warnings: list[tuple[Origin | None, str]] = []
         self.displays: dict[str, str] = {}
         self.last_activity: Origin | None = None
+        self._project_files: dict[str, str | None] = {}
 
     @property
     def config(self) -> WorkspaceConfig:
@@ -57,15 +58,31 @@ class Session:
     def next_seq(self) -> int:
         return next(self._seq)
 
+    def project_file(self, filename: str) -> str | None:
+        """`filename` relative to the pipeline folder when it is the user's code: the pipeline file
+        (or notebook cell) or a helper module of the project (not an installed package)."""
+        rel = self.user_files.get(filename)
+        if rel is not None or not self.user_files:
+            return rel
+        if filename not in self._project_files:
+            self._project_files[filename] = _project_rel(self.pipeline_dir, filename)
+        return self._project_files[filename]
+
     def origin(self) -> Origin | None:
-        """The outermost frame of the call stack that lies in the user's file."""
+        """The innermost frame of the call stack that lies in the user's code (the pipeline file
+        first: a helper module's line is used only when the pipeline file is not on the stack)."""
         frame = sys._getframe(1)
-        found = None
-        while frame is not None:
-            rel = self.user_files.get(frame.f_code.co_filename)
+        found = helper = None
+        while frame is not None and found is None:
+            name = frame.f_code.co_filename
+            rel = self.user_files.get(name)
             if rel is not None:
                 found = (rel, frame.f_lineno)
+            elif helper is None:
+                rel = self.project_file(name)
+                helper = (rel, frame.f_lineno) if rel is not None else None
             frame = frame.f_back
+        found = found or helper
         if found is None:
             return None
         from ..ir import Origin
@@ -82,6 +99,23 @@ class Session:
             return full.relative_to(self.pipeline_dir.resolve()).as_posix() or "."
         except ValueError:
             return str(full)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _project_rel(project: Path, filename: str) -> str | None:
+    if not filename.endswith(".py") or not os.path.isabs(filename):
+        return None
+    root = os.path.abspath(project)
+    full = os.path.abspath(filename)
+    if full.startswith(_PACKAGE_DIR + os.sep) or not full.startswith(root + os.sep):
+        return None
+    rel = os.path.relpath(full, root)
+    parts = rel.split(os.sep)
+    if any(p in ("site-packages", "dist-packages") or p.startswith(".") for p in parts[:-1]):
+        return None  # an installed package, or a virtualenv (.venv) inside the project
+    return "/".join(parts)
 
 
 _default: Session | None = None

@@ -213,7 +213,13 @@ class AbstractDataset:
         self._not_at_capture("to_pandas_dataframe()")
 
     def to_path(self, *a, **k):
-        self._not_at_capture("to_path()")
+        # Listing the files is only shown to the user (notebooks print it before building their
+        # pipeline): warn and go on rather than stop the capture.
+        current().warn(
+            "to_path() lists the dataset's files, which mlpipe does not read while capturing: "
+            "it returned an empty list here"
+        )
+        return []
 
     def download(self, *a, **k):
         self._not_at_capture("download()")

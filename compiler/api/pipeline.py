@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import NotSupportedError
 from ._session import current, fail
+from ._v1 import V1Object
 from .data import AbstractDataset, DataPath
 from .environment import RunConfiguration
 from .workspace import ComputeTarget
@@ -33,7 +34,7 @@ def _check_text(value, what: str) -> None:
             raise fail(f"{what} {value!r} {why}")
 
 
-class PipelineParameter:
+class PipelineParameter(V1Object):
     def __init__(self, name, default_value):
         if not isinstance(name, str) or not name.strip():
             raise fail("PipelineParameter needs a non-empty name")
@@ -81,7 +82,7 @@ class PipelineParameter:
 # ----------------------------------------------------------------------------------------- steps
 
 
-class _Step:
+class _Step(V1Object):
     def __init__(
         self,
         name,
@@ -267,7 +268,7 @@ def split_command(command: list) -> list:
     return out
 
 
-class StepSequence:
+class StepSequence(V1Object):
     """Steps (or lists of steps) that run one after another."""
 
     def __init__(self, steps=None):
@@ -280,7 +281,7 @@ class StepSequence:
 # -------------------------------------------------------------------------------------- pipeline
 
 
-class Pipeline:
+class Pipeline(V1Object):
     def __init__(
         self,
         workspace,
@@ -313,6 +314,10 @@ class Pipeline:
         self._known_steps = len(sess.steps)
         self._run_after = {id(s): list(s._run_after) for s in sess.steps}
         sess.pipelines.append(self)
+
+    def _set_experiment_name(self, name=None):
+        """A v1 internal some templates (MLOpsPython) touch; it changes nothing mlpipe keeps."""
+        return None
 
     def _run_after_of(self, step) -> list:
         return self._run_after.get(id(step), step._run_after)
@@ -465,7 +470,7 @@ class StepRunOutput:
         return self._ref.download(local_path, overwrite, show_progress)
 
 
-class StepRun:
+class StepRun(V1Object):
     """A step of an inert pipeline run: nothing ran during capture, so there is nothing to show."""
 
     def __init__(
@@ -554,7 +559,7 @@ class StepRun:
         return f"StepRun(name={self.name!r}, id={self.id!r}, status={_STATUS!r})"
 
 
-class PipelineRun:
+class PipelineRun(V1Object):
     """What `submit` returns during capture: an inert run; nothing executes until mlpipe runs it.
     `PipelineRun(experiment, run_id)` (v1's constructor) gives the same kind of object."""
 
@@ -713,7 +718,7 @@ def _submit(
     return run
 
 
-class Experiment:
+class Experiment(V1Object):
     def __init__(
         self,
         workspace,
@@ -783,7 +788,7 @@ class Experiment:
 # ---------------------------------------------------------------------------- published pipelines
 
 
-class PublishedPipeline:
+class PublishedPipeline(V1Object):
     def __init__(self, pipeline, name, description=None, version=None):
         from ..ir import Publication
 
@@ -870,7 +875,7 @@ class _EndpointVersion:
         return f"PipelineVersion(version={self.version!r}, pipeline_id={self.pipeline_id!r})"
 
 
-class PipelineEndpoint:
+class PipelineEndpoint(V1Object):
     """Versions of published pipelines behind one name (kept in the IR as each publication's
     `endpoint`)."""
 
@@ -1000,7 +1005,7 @@ def _endpoints() -> dict:
 # ---------------------------------------------------------------------------------- drafts
 
 
-class PipelineDraft:
+class PipelineDraft(V1Object):
     """A mutable pipeline that can be submitted and published (v1 `PipelineDraft`)."""
 
     def __init__(self, pipeline, name, description, experiment_name, params, cont, tags, props):
@@ -1145,7 +1150,7 @@ class TimeZone:
     AUSEasternStandardTime = "Australia/Sydney"
 
 
-class ScheduleRecurrence:
+class ScheduleRecurrence(V1Object):
     def __init__(
         self,
         frequency,
@@ -1195,7 +1200,7 @@ class ScheduleRecurrence:
         )
 
 
-class Schedule:
+class Schedule(V1Object):
     def __init__(self, name, pipeline, ir, recurrence=None):
         sess = current()
         self.name = name

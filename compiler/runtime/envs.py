@@ -75,6 +75,48 @@ def _failed_packages(output: str, packages: list[str]) -> list[str]:
     return hit or packages
 
 
+# The installer lines that say what went wrong (uv, then pip); the rest is build noise.
+_CAUSE_LINES = re.compile(
+    r"^\s*(?:error: |cause: |×|╰─▶|ERROR: )?\s*("
+    r"Failed to build .*|Because .*|And because .*|No solution found.*"
+    r"|Could not find a version that satisfies .*|No matching distribution found for .*"
+    r"|Failed building wheel for .*|Failed to build installable wheels.*)$",
+    re.MULTILINE,
+)
+
+
+def explain_install_failure(name: str, output: str, packages: list[str], python: str | None) -> str:
+    """One clear message for a failed install: the requirements at fault (not every package of
+    the environment), why, and what to change; the installer's full output stays in a log."""
+    causes = [m.group(1).strip() for m in _CAUSE_LINES.finditer(output)]
+    build_failed = [
+        c for c in causes if c.lower().startswith(("failed to build", "failed building"))
+    ]
+    bad = _failed_packages("\n".join(causes) if causes else output, packages)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if build_failed:
+        why = f"it has no pre-built wheel for Python {here} and building it from source failed"
+    elif causes:
+        why = " ".join(c for c in causes if not c.startswith("No solution"))[:600]
+    else:
+        why = (output.strip().splitlines() or ["the installer failed"])[-1][:300]
+    asked = f" (the environment asks for Python {python})" if python else ""
+    return (
+        f"environment {name!r}: could not install {', '.join(bad)} on Python {here}{asked}: "
+        f"{why}. Versions pinned for an older Python often have no build for this one: relax "
+        f"the pin (e.g. `{_requirement_name(bad[0])}>=...` or no version) in the environment's "
+        "conda / pip file"
+    )
+
+
+def _python_matches(asked: str) -> bool:
+    """`3.7.*`, `3.8`, `3.8.5` against the running interpreter; anything else is not judged."""
+    m = re.match(r"^\s*=*\s*(\d+)\.(\d+)", asked)
+    if not m:
+        return True
+    return (int(m.group(1)), int(m.group(2))) == sys.version_info[:2]
+
+
 def ensure_env(env: dict, cache_dir: str, log=None) -> str:
     """The python executable of the environment's venv, building it if needed."""
     packages = installable_packages(env)
@@ -92,6 +134,13 @@ def ensure_env(env: dict, cache_dir: str, log=None) -> str:
         name = env.get("name") or key
         if log:
             log(f"building environment {name!r} ({len(packages)} package(s)) in {root}")
+            asked = env.get("python_version")
+            if asked and not _python_matches(asked):
+                log(
+                    f"environment {name!r} asks for Python {asked}; it runs on this worker's "
+                    f"Python {sys.version_info.major}.{sys.version_info.minor} (mlpipe installs "
+                    "the packages, not the interpreter)"
+                )
         started = time.monotonic()
         uv = find_uv()
         envvars = dict(os.environ)
@@ -115,10 +164,11 @@ def ensure_env(env: dict, cache_dir: str, log=None) -> str:
             if proc.returncode != 0:
                 out = (proc.stdout + "\n" + proc.stderr).strip()
                 shutil.rmtree(root, ignore_errors=True)
-                bad = _failed_packages(out, packages)
-                raise EnvironmentBuildError(
-                    f"environment {name!r}: could not install {', '.join(bad)}:\n{out[-3000:]}"
-                )
+                log_file = os.path.join(cache_dir, "envs", f"{key}.install.log")
+                with open(log_file, "w", encoding="utf-8") as fh:
+                    fh.write(out + "\n")
+                message = explain_install_failure(name, out, packages, env.get("python_version"))
+                raise EnvironmentBuildError(f"{message} (installer output: {log_file})")
         with open(marker, "w") as fh:
             fh.write("\n".join(packages) + "\n")
         if log:

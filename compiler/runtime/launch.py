@@ -152,6 +152,10 @@ def main(argv: list[str]) -> int:
             script = os.path.abspath(argv[0])
             sys.argv = [argv[0], *argv[1:]]
             sys.path[0] = os.path.dirname(script)
+            if os.getcwd() != sys.path[0]:
+                # The snapshot root (the working folder) is importable, as on Azure ML:
+                # `from util.helper import x` in training/train.py finds <source_directory>/util.
+                sys.path.insert(1, os.getcwd())
             with open(script, "rb") as fh:
                 source = fh.read()
             code = compile(source, script, "exec")
