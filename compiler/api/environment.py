@@ -76,6 +76,7 @@ def pip_requirements(conda: list[str], pip: list[str]) -> tuple[list[str], list[
     The `azureml-*` packages are left out (mlpipe serves `azureml.*`), replaced by what the
     scripts used from them; conda-only packages are dropped; `sklearn` becomes scikit-learn."""
     out: list[str] = []
+    brought: list[str] = []
     notes: list[str] = []
     specs = [(s, True) for s in conda] + [(s, False) for s in pip]
     for spec, from_conda in specs:
@@ -84,16 +85,18 @@ def pip_requirements(conda: list[str], pip: list[str]) -> tuple[list[str], list[
             continue
         if base.startswith(("azureml", "azure-ml")):
             keys = [base] + [f"{base}[{e}]" for e in sorted(_extras(spec))]
-            brought = [p for k in keys for p in _SDK_BROUGHT.get(k, [])]
-            out.extend(brought)
-            if brought:
-                notes.append(f"{spec.strip()} -> {', '.join(dict.fromkeys(brought))}")
+            adds = list(dict.fromkeys(p for k in keys for p in _SDK_BROUGHT.get(k, [])))
+            brought.extend(adds)
+            if adds:
+                notes.append(f"{spec.strip()} -> {', '.join(adds)}")
             continue
         if base in _RENAMED:
             out.append(_RENAMED[base])
             notes.append(f"{spec.strip()} -> {_RENAMED[base]} (the deprecated PyPI alias)")
             continue
         out.append(conda_to_pip(spec) if from_conda else spec.strip())
+    listed = {_base_name(p) for p in out}
+    out.extend(p for p in brought if p not in listed)  # the user's own pin of it wins
     return list(dict.fromkeys(out)), notes
 
 
@@ -316,6 +319,39 @@ class Environment(V1Object):
         )
         env.docker.base_image = None
         env.docker.base_dockerfile = text
+        return env
+
+    @staticmethod
+    def load_from_directory(path):
+        """v1's environment folder: `azureml_environment.json` (+ `conda_dependencies.yml`)."""
+        import json
+
+        folder = Path(path)
+        spec = folder / "azureml_environment.json"
+        try:
+            data = json.loads(spec.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise fail(
+                f"cannot read {str(spec)!r} ({exc.strerror}): Environment.load_from_directory "
+                "needs the folder Environment.save_to_directory wrote"
+            ) from None
+        except ValueError as exc:
+            raise fail(f"{str(spec)!r} is not valid JSON: {exc}") from None
+        env = Environment(data.get("name") or folder.name)
+        env.version = data.get("version")
+        env.environment_variables = {
+            str(k): str(v) for k, v in (data.get("environmentVariables") or {}).items()
+        }
+        python = data.get("python") or {}
+        env.python.user_managed_dependencies = bool(python.get("userManagedDependencies"))
+        env.python.interpreter_path = python.get("interpreterPath") or "python"
+        conda = folder / "conda_dependencies.yml"
+        if conda.is_file():
+            env.python.conda_dependencies = CondaDependencies(conda)
+        docker = data.get("docker") or {}
+        if "baseImage" in docker or "baseDockerfile" in docker:
+            env.docker.base_image = docker.get("baseImage")
+            env.docker.base_dockerfile = docker.get("baseDockerfile")
         return env
 
     @staticmethod

@@ -300,3 +300,39 @@ def test_lint_says_what_it_could_not_read(tmp_path):
         [MLPIPE, "lint", "pipeline.py"], cwd=tmp_path, capture_output=True, text=True
     )
     assert "no step is built in this file itself" in proc.stderr
+
+
+def test_environment_load_from_directory(folder):
+    env_dir = folder / "src" / "env"
+    env_dir.mkdir()
+    (env_dir / "azureml_environment.json").write_text(
+        json.dumps(
+            {
+                "name": "train_sklearn",
+                "environmentVariables": {"EXAMPLE": "1"},
+                "python": {"userManagedDependencies": False, "interpreterPath": "python"},
+                "docker": {"enabled": True, "baseImage": None, "baseDockerfile": None},
+            }
+        )
+    )
+    (env_dir / "conda_dependencies.yml").write_text(
+        "dependencies:\n  - python=3.7.*\n  - pip:\n      - azureml-defaults\n      - sklearn\n"
+    )
+    path = write(
+        folder,
+        """
+        from azureml.core import Environment
+        from azureml.core.runconfig import RunConfiguration
+        rc = RunConfiguration()
+        rc.environment = Environment.load_from_directory("src/env")
+        step = PythonScriptStep(name="a", script_name="s.py", source_directory="src", runconfig=rc)
+        Pipeline(ws, [step])
+        """,
+    )
+    [env] = capture(str(path)).pipelines[0].environments
+    assert (env.name, env.python_version, env.env_vars) == (
+        "train_sklearn",
+        "3.7.*",
+        {"EXAMPLE": "1"},
+    )
+    assert env.pip_packages == ["pandas", "scikit-learn"]
