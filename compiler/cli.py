@@ -323,7 +323,10 @@ def verify_cmd(
     ] = None,
     source: Annotated[
         str | None,
-        typer.Option("--source", help="Pipeline file: also say whether the artifacts are stale"),
+        typer.Option(
+            "--source",
+            help="Pipeline file (or '-m MODULE'): also say whether the artifacts are stale",
+        ),
     ] = None,
 ):
     """Load the artifacts with the target's own loader; report damage and staleness."""

@@ -79,7 +79,9 @@ def verify(
     if source is not None:
         from .capture import capture
 
-        current = {p.name: p.ir_hash() for p in capture(source).pipelines}
+        module = source[3:].strip() if source.startswith("-m ") else None  # `-m pkg.mod`
+        captured = capture(module=module) if module else capture(source)
+        current = {p.name: p.ir_hash() for p in captured.pipelines}
         recorded = {name: h for e in entries.values() for name, h in e.get("pipelines", {}).items()}
         for name, digest in sorted(current.items()):
             if name not in recorded:

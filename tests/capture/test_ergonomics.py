@@ -117,15 +117,15 @@ def test_vm_size_catalogue_covers_the_v1_series_and_cites_its_source():
 
 
 def test_error_in_a_helper_module_points_at_its_line_with_the_call_chain(folder):
-    (folder / "helpers").mkdir()
-    (folder / "helpers" / "__init__.py").write_text("")
-    (folder / "helpers" / "compute.py").write_text(
+    (folder / "proj_helpers").mkdir()
+    (folder / "proj_helpers" / "__init__.py").write_text("")
+    (folder / "proj_helpers" / "compute.py").write_text(
         "def get_compute(ws, name):\n    size = int(name)\n    return size\n"
     )
     path = write(
         folder,
         """
-        from helpers.compute import get_compute
+        from proj_helpers.compute import get_compute
 
 
         def main():
@@ -136,10 +136,10 @@ def test_error_in_a_helper_module_points_at_its_line_with_the_call_chain(folder)
         """,
     )
     [message] = problems(path)
-    assert message.startswith("helpers/compute.py:2: your code raised ValueError")
+    assert message.startswith("proj_helpers/compute.py:2: your code raised ValueError")
     assert (
         "(call chain: pipeline.py:14 -> pipeline.py:11 in main() -> "
-        "helpers/compute.py:2 in get_compute())" in message
+        "proj_helpers/compute.py:2 in get_compute())" in message
     )
 
 
@@ -335,4 +335,4 @@ def test_environment_load_from_directory(folder):
         "3.7.*",
         {"EXAMPLE": "1"},
     )
-    assert env.pip_packages == ["pandas", "scikit-learn"]
+    assert env.pip_packages == ["scikit-learn", "pandas"]
