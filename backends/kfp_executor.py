@@ -120,13 +120,22 @@ def summarize(run_payload: str, run_id: str, regenerate_outputs, values: dict) -
     from mlpipe.runtime.state import Datastores, State
 
     state = State(Datastores(spec["ir"]))
+    from mlpipe.runtime import history
+
+    marker = history.canceled(state.root, run_id)
     statuses: dict[str, dict] = {}
     ok = True
     for name in spec["order"]:
         record = store.read_json(state.step_record(run_id, name)) or {}
         status = record.get("status")
-        reason = record.get("error")
-        if status is None:
+        reason = record.get("error") or record.get("reason")
+        if status is None and marker is not None:  # run.parent.cancel(): never started
+            status, reason = "canceled", history.cancel_reason(marker)
+            store.write_json_atomic(
+                state.step_record(run_id, name),
+                {"run_id": run_id, "step": name, "status": status, "reason": reason, "outputs": {}},
+            )
+        elif status is None:
             bad = sorted(u for u in spec["upstream"].get(name, []) if not _done(statuses.get(u)))
             status = "skipped"
             reason = (
@@ -144,7 +153,7 @@ def summarize(run_payload: str, run_id: str, regenerate_outputs, values: dict) -
             "reason": reason,
         }
         ok = ok and _done(statuses[name])
-        detail = f" ({reason})" if reason and status in ("failed", "skipped") else ""
+        detail = f" ({reason})" if reason and status in ("failed", "skipped", "canceled") else ""
         _print_line("stderr", f"mlpipe: {name}: {status}{detail}")
     params = {spec["inputs"][key]: value for key, value in values.items()}
     store.write_json_atomic(
@@ -155,15 +164,16 @@ def summarize(run_payload: str, run_id: str, regenerate_outputs, values: dict) -
             "experiment": spec.get("experiment"),
             "params": params,
             "regenerate_outputs": _flag(regenerate_outputs),
-            "status": "completed" if ok else "failed",
+            "status": "failed" if not ok else "canceled" if marker is not None else "completed",
+            "canceled_by": (marker or {}).get("step"),
             "orchestrator": "kfp",
             "finished": time.time(),
             "steps": statuses,
         },
     )
-    verdict = "succeeded" if ok else "failed"
+    verdict = "failed" if not ok else "was canceled" if marker is not None else "succeeded"
     _print_line("stderr", f"mlpipe: KFP run {run_id} {verdict}")
 
 
 def _done(entry: dict | None) -> bool:
-    return bool(entry) and entry["status"] in ("completed", "reused")
+    return bool(entry) and entry["status"] in ("completed", "reused", "canceled")

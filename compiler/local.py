@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import MlpipeError
 from .ir import PipelineIR
-from .runtime import store
+from .runtime import history, store
 from .runtime.params import ParameterError, resolve_parameters
 from .runtime.state import Datastores, State
 from .runtime.step import RunContext, StepResult, run_step, terminate_all
@@ -34,7 +34,7 @@ class SourceChangedError(RuntimeError):
 @dataclass
 class StepOutcome:
     name: str
-    status: str  # completed | reused | failed | skipped
+    status: str  # completed | reused | failed | skipped | canceled
     duration: float = 0.0
     result: StepResult | None = None
     reason: str | None = None
@@ -52,10 +52,18 @@ class PipelineRunResult:
     duration: float = 0.0
     params: dict = field(default_factory=dict)
     regenerate_outputs: bool = False
+    canceled_by: dict | None = None  # the cancel marker when a step called run.parent.cancel()
 
     @property
     def ok(self) -> bool:
-        return all(o.status in ("completed", "reused") for o in self.steps.values())
+        """Nothing failed: a canceled run is not a failure."""
+        return all(o.status in ("completed", "reused", "canceled") for o in self.steps.values())
+
+    @property
+    def status(self) -> str:
+        if not self.ok:
+            return "failed"
+        return "canceled" if self.canceled_by is not None else "completed"
 
     @property
     def exit_code(self) -> int:
@@ -281,6 +289,8 @@ def run_pipeline(
                 result.steps[name] = fut.result()
                 if progress is not None:
                     progress.advance(task)
+            if result.canceled_by is None:
+                result.canceled_by = _cancel_pending(state, run_id, pending, result)
     except BaseException:  # Ctrl-C included: stop every running script, then unwind
         terminate_all()
         raise
@@ -301,7 +311,8 @@ def run_pipeline(
                 "experiment": experiment,
                 "params": overrides,
                 "regenerate_outputs": regenerate,
-                "status": "completed" if result.ok else "failed",
+                "status": result.status,
+                "canceled_by": (result.canceled_by or {}).get("step"),
                 "duration": result.duration,
                 "steps": {
                     n: {"status": o.status, "duration": o.duration, "reason": o.reason}
@@ -347,6 +358,35 @@ def _record_skip(state: State, run_id: str, name: str, reason: str) -> None:
         pass
 
 
+def _cancel_pending(state: State, run_id: str, pending: list, result: PipelineRunResult):
+    """After run.parent.cancel(): every step not started yet is canceled (none of them runs)."""
+    try:
+        marker = history.canceled(state.root, run_id)
+    except Exception:  # an unreachable datastore: the steps report it themselves
+        return None
+    if marker is None:
+        return None
+    reason = history.cancel_reason(marker)
+    for name in pending:
+        result.steps[name] = StepOutcome(name, "canceled", reason=reason)
+        try:
+            store.write_json_atomic(
+                state.step_record(run_id, name),
+                {
+                    "run_id": run_id,
+                    "step": name,
+                    "status": "canceled",
+                    "reason": reason,
+                    "canceled_by": marker.get("step"),
+                    "outputs": {},
+                },
+            )
+        except Exception:  # pragma: no cover - informational only
+            pass
+    pending.clear()
+    return marker
+
+
 def _ok(outcome: StepOutcome) -> bool:
     return outcome.status in ("completed", "reused")
 
@@ -360,20 +400,34 @@ def _summary(console, result: PipelineRunResult) -> None:
     table.add_column("result")
     table.add_column("duration", justify="right")
     table.add_column("detail", overflow="fold")
-    styles = {"completed": "green", "reused": "cyan", "failed": "bold red", "skipped": "yellow"}
+    styles = {
+        "completed": "green",
+        "reused": "cyan",
+        "failed": "bold red",
+        "skipped": "yellow",
+        "canceled": "magenta",
+    }
     for name, o in result.steps.items():
         detail = ""
         if o.status == "reused" and o.result is not None:
             detail = f"from {o.result.reused_from}"
         elif o.status == "failed":
             detail = o.reason or ""
-        elif o.status == "skipped":
+        elif o.status in ("skipped", "canceled"):
             detail = o.reason or ""
         table.add_row(
             Text(name), Text(o.label, style=styles[o.status]), f"{o.duration:.1f}s", Text(detail)
         )
     console.print(table)
-    verdict = "[green]succeeded[/]" if result.ok else "[bold red]failed[/]"
+    verdict = {
+        "completed": "[green]succeeded[/]",
+        "canceled": "[magenta]was canceled[/]",
+        "failed": "[bold red]failed[/]",
+    }[result.status]
+    if result.canceled_by is not None:
+        from rich.markup import escape
+
+        verdict += escape(f" ({history.cancel_reason(result.canceled_by)})")
     console.print(
         f"mlpipe: run {result.run_id} {verdict} in {result.duration:.1f}s",
         highlight=False,

@@ -20,9 +20,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import envs, store
+from . import envs, history, store, tracking
 from .context import ENV_VAR as RUN_CONTEXT_ENV
-from .context import read_metrics
+from .context import read_meta, read_metrics
 from .fingerprint import (
     FINGERPRINT_VERSION,
     StatCache,
@@ -83,7 +83,7 @@ class RunContext:
 @dataclass
 class StepResult:
     step: str
-    status: str  # completed | reused | failed
+    status: str  # completed | reused | failed | canceled
     fingerprint: str | None = None
     exit_code: int = 0
     outputs: dict = field(default_factory=dict)
@@ -95,7 +95,8 @@ class StepResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in OK_STATUSES
+        """Not a failure: completed, reused, or canceled (the run was canceled before it started)."""
+        return self.status in OK_STATUSES or self.status == "canceled"
 
 
 @dataclass
@@ -632,6 +633,7 @@ def run_step(
     st = _Step(ir, step_name, ctx, on_output)  # may raise ParameterError / StepInvocationError
     fp: str | None = None
     metrics: dict = {}
+    run_data: dict = {}  # tags, properties, files of the step run (kept for failures too)
 
     def fail(message: str, exit_code: int = 1, extra: dict | None = None) -> StepResult:
         tail = "\n".join(st.stderr_tail)
@@ -652,6 +654,7 @@ def run_step(
                     "started": started,
                     "finished": time.time(),
                     "duration": duration,
+                    **run_data,
                     **(extra or {}),
                 }
             )
@@ -661,6 +664,11 @@ def run_step(
             step_name, "failed", fp, exit_code, {}, None, tail, duration, message or None, metrics
         )
 
+    marker = _cancel_marker(st)
+    if marker is not None:
+        result = _canceled(st, marker, started)
+        _track_outcome(st, result)
+        return result
     try:
         st.write_record({"status": "running", "started": started})
         plans = [st.plan_input(i) for i in st.step.get("inputs") or []]
@@ -684,6 +692,7 @@ def run_step(
                     "exit_code": 0,
                     "outputs": outputs,
                     "metrics": entry.get("metrics") or {},
+                    **_carry_over(st, entry),
                     "started": started,
                     "finished": time.time(),
                     "duration": duration,
@@ -692,6 +701,7 @@ def run_step(
             st.say(
                 f"step {step_name!r} reused from run {entry.get('run_id')} (fingerprint {fp[:12]}…)"
             )
+            _track_outcome(st, None, entry)
             return StepResult(
                 step_name,
                 "reused",
@@ -748,10 +758,13 @@ def run_step(
                 "input_datasets": input_datasets,
                 "output_datasets": output_dirs,
                 "metrics_file": metrics_file,
+                **_history_context(st, workdir, cwd),
             }
             store.write_json_atomic(context_file, run_context)
             argv = st.build_argv(python, input_paths, output_dirs)
             env = st.build_env(python, context_file)
+            mirror, mlflow_env = _start_tracking(st, workdir)
+            env.update(mlflow_env)
         except envs.EnvironmentBuildError as exc:
             return fail(str(exc))
         except (ParameterError, StepInvocationError):
@@ -771,6 +784,9 @@ def run_step(
         finally:
             metrics = read_metrics(os.path.join(workdir, "metrics.jsonl"))
             _save_logs(st, logdir)
+            run_data = _keep_run_data(st, workdir, cwd)
+            status = "completed" if exit_code == 0 else "failed"
+            metrics = {**_finish_tracking(st, mirror, workdir, status, run_data), **metrics}
 
         if exit_code != 0:
             code = _exit_status(exit_code)
@@ -808,6 +824,8 @@ def run_step(
             "outputs": outputs,
             "metrics": metrics,
             "created": finished,
+            "run_data": run_data,
+            "parent": _own_parent_entries(st),
         }
         st.write_record(
             {
@@ -821,6 +839,7 @@ def run_step(
                 "finished": finished,
                 "duration": duration,
                 "python": python,
+                **run_data,
             }
         )
         # Only now, with every output published and the record written, may later runs reuse it.
@@ -854,3 +873,136 @@ def _save_logs(st: _Step, logdir: str) -> None:
                     )
             except Exception as exc:
                 st.say(f"could not save the {stream} log: {exc}")
+
+
+# ------------------------------------------------------------------------------ run history
+
+
+def _cancel_marker(st: _Step) -> dict | None:
+    try:
+        return history.canceled(st.state.root, st.ctx.run_id)
+    except Exception as exc:  # an unreachable datastore fails the step later, with its error
+        st.say(f"could not check whether the run was canceled: {exc}")
+        return None
+
+
+def _canceled(st: _Step, marker: dict, started: float) -> StepResult:
+    """The run was canceled before this step started: record it and run nothing."""
+    reason = history.cancel_reason(marker)
+    st.write_record(
+        {
+            "status": "canceled",
+            "reason": reason,
+            "canceled_by": marker.get("step"),
+            "outputs": {},
+            "metrics": {},
+            "started": started,
+            "finished": time.time(),
+            "duration": 0.0,
+        }
+    )
+    st.say(f"step {st.name!r} not run: {reason} (run.parent.cancel())")
+    return StepResult(st.name, "canceled", error=reason)
+
+
+def _history_context(st: _Step, workdir: str, cwd: str) -> dict:
+    """What `Run.get_context()` needs for run history (see context.Run)."""
+    names = [d["name"] for d in st.ir.get("datastores") or []]
+    return {
+        "state_root": st.state.root,
+        "meta_file": os.path.join(workdir, "run_meta.json"),
+        "uploads_dir": os.path.join(workdir, "uploads"),
+        "cwd": cwd,
+        "datastores": {n: st.datastores.url(n) for n in names},
+        "default_datastore": st.datastores.default,
+    }
+
+
+def _keep_run_data(st: _Step, workdir: str, cwd: str) -> dict:
+    """The step run's tags and properties, and its files copied into state (best effort)."""
+    meta = read_meta(os.path.join(workdir, "run_meta.json"))
+    data = {"tags": meta.get("tags") or {}, "properties": meta.get("properties") or {}}
+    try:
+        files = history.collect_files(cwd, os.path.join(workdir, "uploads"))
+        data["files"] = history.keep_files(st.state.root, st.ctx.run_id, st.name, files)
+    except Exception as exc:
+        st.say(f"could not keep the run's outputs/ and logs/ files: {exc}")
+    return data
+
+
+def _own_parent_entries(st: _Step) -> dict | None:
+    """What this step logged on the pipeline run, for the cache entry (a reuse replays it)."""
+    return store.read_json(history.parent_file(st.state.root, st.ctx.run_id, st.name))
+
+
+def _carry_over(st: _Step, entry: dict) -> dict:
+    """A reused step brings what it logged on the pipeline run and its tags into this run."""
+    parent = entry.get("parent")
+    if parent:
+        history.write_parent_entries(st.state.root, st.ctx.run_id, st.name, parent)
+    data = entry.get("run_data") or {}
+    return {k: data[k] for k in ("tags", "properties", "files") if k in data}
+
+
+# ------------------------------------------------------------------------------------ MLflow
+
+
+def _experiment(st: _Step) -> str:
+    return st.ctx.experiment or st.ir.get("name") or "mlpipe"
+
+
+def _start_tracking(st: _Step, workdir: str) -> tuple[tracking.Mirror | None, dict]:
+    """The step's MLflow run (with a tracking server) or a file store to catch the script's own
+    MLflow calls (without one). Mirroring is best effort: it never fails the step."""
+    uri = tracking.tracking_uri()
+    if uri is None:
+        if os.environ.get(tracking.URI_ENV):  # databricks, file:, sqlite: ... used as set
+            return None, {}
+        return None, tracking.local_store_env(workdir)
+    try:
+        mirror = tracking.Mirror(uri, st.state.root, st.ctx.run_id, st.name, _experiment(st))
+        return mirror, mirror.start_step()
+    except Exception as exc:
+        st.say(f"MLflow: could not start this step's run: {exc}")
+        return None, {}
+
+
+def _finish_tracking(st, mirror, workdir: str, status: str, run_data: dict) -> dict:
+    """End the step's MLflow run; returns the metrics the script logged through MLflow."""
+    if mirror is None:
+        try:
+            return tracking.local_store_metrics(workdir)
+        except Exception as exc:
+            st.say(f"MLflow: could not read the script's MLflow metrics: {exc}")
+            return {}
+    try:
+        items = tracking.read_items(os.path.join(workdir, "metrics.jsonl"))
+        found = mirror.finish_step(
+            status, items, run_data.get("tags") or {}, _own_parent_entries(st)
+        )
+        run_data["mlflow"] = mirror.info()
+        return found
+    except Exception as exc:
+        st.say(f"MLflow: could not finish this step's run: {exc}")
+        return {}
+
+
+def _track_outcome(st: _Step, result: StepResult | None, entry: dict | None = None) -> None:
+    """A canceled or reused step in MLflow: a reused one gets a nested run holding its metrics."""
+    uri = tracking.tracking_uri()
+    if uri is None:
+        return
+    try:
+        mirror = tracking.Mirror(uri, st.state.root, st.ctx.run_id, st.name, _experiment(st))
+        if entry is None:
+            mirror.update_pipeline_status()
+            return
+        mirror.start_step({"mlpipe.reused_from": entry.get("run_id") or ""})
+        items = [
+            {"kind": "list" if isinstance(v, list) else "scalar", "name": k, "value": v}
+            for k, v in (entry.get("metrics") or {}).items()
+        ]
+        tags = (entry.get("run_data") or {}).get("tags") or {}
+        mirror.finish_step("reused", items, tags, entry.get("parent"))
+    except Exception as exc:
+        st.say(f"MLflow: {exc}")

@@ -265,7 +265,8 @@ def _runner(argv: list[str]) -> int:
         "seconds": round(elapsed, 2),
     }
     print("MLPIPE_FLOW_RUN " + json.dumps(info), flush=True)
-    return 0 if state.is_completed() else 1
+    # A canceled run (run.parent.cancel() in a step) is not a failure; its state is in the line.
+    return 0 if state.is_completed() or state.is_cancelled() else 1
 
 
 if __name__ == "__main__":
