@@ -634,6 +634,7 @@ def run_step(
     fp: str | None = None
     metrics: dict = {}
     run_data: dict = {}  # tags, properties, files of the step run (kept for failures too)
+    mirror: tracking.Mirror | None = None  # the step's MLflow run, when a tracking server is set
 
     def fail(message: str, exit_code: int = 1, extra: dict | None = None) -> StepResult:
         tail = "\n".join(st.stderr_tail)
@@ -660,6 +661,7 @@ def run_step(
             )
         except Exception as exc:  # the record is best effort when the datastore itself fails
             st.say(f"could not write the step record: {exc}")
+        _pipeline_status(st, mirror)
         return StepResult(
             step_name, "failed", fp, exit_code, {}, None, tail, duration, message or None, metrics
         )
@@ -844,6 +846,7 @@ def run_step(
         )
         # Only now, with every output published and the record written, may later runs reuse it.
         store.write_json_atomic(st.state.cache_entry(fp), entry)
+        _pipeline_status(st, mirror)
         st.say(f"step {step_name!r} ran (fingerprint {fp[:12]}…) in {duration:.2f}s")
         return StepResult(
             step_name,
@@ -1004,5 +1007,15 @@ def _track_outcome(st: _Step, result: StepResult | None, entry: dict | None = No
         ]
         tags = (entry.get("run_data") or {}).get("tags") or {}
         mirror.finish_step("reused", items, tags, entry.get("parent"))
+        mirror.update_pipeline_status()
     except Exception as exc:
         st.say(f"MLflow: {exc}")
+
+
+def _pipeline_status(st: _Step, mirror: tracking.Mirror | None) -> None:
+    """After the step's record is final: the pipeline's MLflow run status from the records."""
+    if mirror is not None:
+        try:
+            mirror.update_pipeline_status()
+        except Exception as exc:
+            st.say(f"MLflow: could not update the pipeline run's status: {exc}")

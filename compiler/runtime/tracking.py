@@ -262,7 +262,6 @@ class Mirror:
             self.client.log_batch(self.parent["run_id"], p_metrics, {**p_tags, **set_tags})
         found = self.client.metrics(self.nested)
         self.client.set_status(self.nested, STATUS.get(status, "FINISHED"))
-        self.update_pipeline_status()
         return found
 
     def update_pipeline_status(self) -> None:

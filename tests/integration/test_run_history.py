@@ -2,7 +2,9 @@
 
 tests/pipelines/run_history: `train` logs on the pipeline run and leaves files, `evaluate` reads
 what train logged and calls run.parent.cancel(), `register` must never run. The run must end
-canceled — not failed — in the orchestrator and in mlpipe's records.
+canceled — not failed — in the orchestrator and in mlpipe's records. With MLFLOW_TRACKING_URI set,
+the pipeline run and its step runs (each step in its own process on the orchestrators) appear in a
+real MLflow server.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from mlpipe.runtime import history
 from tests.integration.test_cross_target import by_target, run
+from tests.servers import mlflow_api
 
 
 def single_run(pipeline: Path) -> tuple[Path, str]:
@@ -22,7 +25,10 @@ def single_run(pipeline: Path) -> tuple[Path, str]:
 
 
 @by_target
-def test_parent_metrics_files_and_cancel(target, pipeline_copy, tmp_path):
+def test_parent_metrics_files_and_cancel(
+    target, pipeline_copy, tmp_path, monkeypatch, mlflow_server
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     p = pipeline_copy("run_history")
     outcome, ran = run(target, p, tmp_path / "out")
     # canceled is not a failure: the orchestrator's run did not fail
@@ -61,3 +67,36 @@ def test_parent_metrics_files_and_cancel(target, pipeline_copy, tmp_path):
     assert (files / "extra" / "notes.txt").read_text() == "uploaded by train\n"
     everything = history.merge_metrics(history.parent_entries(root, run_id))
     assert everything == {"accuracy": 0.42, "loss": [0.9, 0.7], "evaluated": 1}
+
+    check_mlflow(mlflow_server, run_id)
+
+
+def _tags(run: dict) -> dict:
+    return {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+
+
+def _metrics(run: dict) -> dict:
+    return {m["key"]: m["value"] for m in run["data"].get("metrics", [])}
+
+
+def check_mlflow(uri: str, run_id: str) -> None:
+    exp = mlflow_api(uri, "experiments/get-by-name", {"experiment_name": "run_history"})
+    query = {
+        "experiment_ids": [exp["experiment"]["experiment_id"]],
+        "filter": f"tags.`mlpipe.run_id` = '{run_id}'",
+        "max_results": 100,
+    }
+    runs = mlflow_api(uri, "runs/search", query)["runs"]
+    parent = [r for r in runs if _tags(r).get("mlpipe.kind") == "pipeline"]
+    assert len(parent) == 1, runs
+    parent = parent[0]
+    assert parent["info"]["status"] == "KILLED"
+    assert _metrics(parent) == {"accuracy": 0.42, "loss": 0.7, "evaluated": 1.0}
+    assert _tags(parent)["stage"] == "trained"
+    steps = {_tags(r).get("mlpipe.step"): r for r in runs if r is not parent}
+    assert set(steps) == {"train", "evaluate"}
+    for r in steps.values():
+        assert _tags(r)["mlflow.parentRunId"] == parent["info"]["run_id"]
+        assert r["info"]["status"] == "FINISHED"
+    assert _metrics(steps["train"]) == {"epochs": 3.0}
+    assert _tags(steps["train"])["kind"] == "train"

@@ -118,3 +118,27 @@ def test_pipeline_run_and_step_runs_in_mlflow(world, monkeypatch, mlflow_server)
     assert record["mlflow"]["run_id"] == a["info"]["run_id"]
     assert record["metrics"]["direct"] == 0.5
     assert "127.0.0.1" not in json.dumps(record["mlflow"])  # ids only, no server address
+
+
+def test_completed_and_reused_runs_end_finished_in_mlflow(world, monkeypatch, mlflow_server):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    src = write_source(world.base / "src", {"main.py": SCRIPT})
+    ir = pipeline("tracked_ok", world.ds, [step("a", src, arguments=[lit("a"), lit("-")])])
+    first, second = world.run(ir), world.run(ir)
+    assert second.statuses == {"a": "reused"}, world.output()
+    exp = mlflow_api(mlflow_server, "experiments/get-by-name", {"experiment_name": "tracked_ok"})
+    runs = _runs(mlflow_server, exp["experiment"]["experiment_id"])
+    for result in (first, second):
+        mine = [r for r in runs if _tag(r, "mlpipe.run_id") == result.run_id]
+        parent = [r for r in mine if _tag(r, "mlpipe.kind") == "pipeline"]
+        assert [r["info"]["status"] for r in parent] == ["FINISHED"]
+        steps = [r for r in mine if _tag(r, "mlpipe.step") == "a"]
+        assert len(steps) == 1 and steps[0]["info"]["status"] == "FINISHED"
+        metrics = {m["key"]: m["value"] for m in parent[0]["data"]["metrics"]}
+        assert metrics == {"parent_a": 7.0}  # a reused step brings its pipeline-run metrics
+    reused = [r for r in runs if _tag(r, "mlpipe.run_id") == second.run_id]
+    assert any(_tag(r, "mlpipe.reused_from") == first.run_id for r in reused)
+
+
+def _tag(run: dict, key: str):
+    return {t["key"]: t["value"] for t in run["data"].get("tags", [])}.get(key)
