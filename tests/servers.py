@@ -73,6 +73,8 @@ class MlflowServer:
             shutil.copyfile(template, db)
         env = dict(os.environ, MLFLOW_HOME=str(self.home))
         env.pop("MLFLOW_TRACKING_URI", None)
+        # No background job runner (a dozen extra processes that import MLflow): tests need none.
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         self._log = open(self.home / "server.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [

@@ -1,6 +1,11 @@
 """The MLflow server fixture answers MLflow's REST API (other tests rely on it)."""
 
+import pytest
+
 from tests.servers import mlflow_api
+
+# One MLflow server per session: keep these tests on one xdist worker (scripts/test: loadgroup).
+pytestmark = pytest.mark.xdist_group("mlflow")
 
 
 def test_mlflow_server_serves_the_rest_api(mlflow_server):

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers import RECORD, executed, lit, pipeline, step, write_source
 
 from mlpipe.runtime import tracking
 from tests.servers import mlflow_api
+
+# One MLflow server per session: keep these tests on one xdist worker (scripts/test: loadgroup).
+pytestmark = pytest.mark.xdist_group("mlflow")
 
 SCRIPT = (
     RECORD
