@@ -146,3 +146,25 @@ def test_completed_and_reused_runs_end_finished_in_mlflow(world, monkeypatch, ml
 
 def _tag(run: dict, key: str):
     return {t["key"]: t["value"] for t in run["data"].get("tags", [])}.get(key)
+
+
+def test_steps_starting_at_once_share_one_pipeline_run(tmp_path, mlflow_server):
+    """Parallel first steps race to create the pipeline's MLflow run: one wins (write-once),
+    the others delete theirs, and every step run hangs under the winner."""
+    import threading
+
+    root = str(tmp_path / ".mlpipe")
+    mirrors = [tracking.Mirror(mlflow_server, root, "race-1", f"s{i}", "race") for i in range(4)]
+    envs: list[dict] = []
+    threads = [threading.Thread(target=lambda m=m: envs.append(m.start_step())) for m in mirrors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    parents = {m.parent["run_id"] for m in mirrors}
+    assert len(parents) == 1 and len(envs) == 4
+    exp = mlflow_api(mlflow_server, "experiments/get-by-name", {"experiment_name": "race"})
+    runs = _runs(mlflow_server, exp["experiment"]["experiment_id"])  # active runs only
+    pipeline_runs = [r for r in runs if _tag(r, "mlpipe.kind") == "pipeline"]
+    assert [r["info"]["run_id"] for r in pipeline_runs] == list(parents)
+    assert {_tag(r, "mlflow.parentRunId") for r in runs if _tag(r, "mlpipe.step")} == parents
