@@ -4,6 +4,13 @@
 a free port, runs and models in a SQLite database file, artifacts served by the server itself, all
 in a temporary folder removed at the end. The fixture returns the tracking URI
 (`http://127.0.0.1:<port>`); check what landed there through MLflow's REST API (`mlflow_api`).
+
+`azurite_server` / `s3_server`: Azurite (Microsoft's Azure Storage emulator, blob service only, in
+memory, from `.venvs/node`, installed by `scripts/setup --all`) and moto's S3 server (`.venv`), each
+~3 s to start; `object_stores` puts both servers' SDK-standard variables
+(`AZURE_STORAGE_CONNECTION_STRING`, `AWS_*`) into os.environ for one test: nothing else points
+mlpipe at them. They are cheap, so each xdist worker that needs them starts its own (object-store
+tests that run an orchestrator stay in that orchestrator's xdist_group).
 """
 
 from __future__ import annotations
@@ -28,6 +35,16 @@ ROOT = Path(__file__).resolve().parents[1]
 MLFLOW = ROOT / ".venv" / "bin" / "mlflow"
 # Importing the server takes 20-30 s alone; on a busy 2-core machine several minutes.
 START_TIMEOUT = 600
+AZURITE = ROOT / ".venvs" / "node" / "node_modules" / ".bin" / "azurite-blob"
+MOTO = ROOT / ".venv" / "bin" / "moto_server"
+# Azurite's documented development account (public, the same in every Azurite install).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+# Test credentials for moto (it accepts any): distinctive, so tests can grep artifacts for them.
+S3_KEY_ID = "MLPIPETESTKEYID0001"
+S3_SECRET = "mlpipe-test-secret-0f9e8d7c6b5a"
 
 
 def free_port() -> int:
@@ -168,4 +185,158 @@ def mlflow_server():
         server.stop()
 
 
-__all__ = ["MlflowServer", "free_port", "mlflow_api", "mlflow_server"]
+# ------------------------------------------------------------------------- object stores
+
+
+class Server:
+    """A child process serving on 127.0.0.1:port, stopped (process group) by `stop`."""
+
+    def __init__(self, name: str, argv: list[str], port: int, probe: str, env: dict | None = None):
+        self.name, self.port, self.probe = name, port, probe
+        self.dir = tempfile.mkdtemp(prefix=f"mlpipe-{name}-")
+        self.log_path = os.path.join(self.dir, "server.log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=self.dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+        self._wait()
+
+    def _wait(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                urllib.request.urlopen(self.probe, timeout=2).close()
+                return
+            except urllib.error.HTTPError:
+                return  # it answers (an error status for an anonymous request is fine)
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer on {self.probe} in {timeout}s")
+
+    def log(self) -> str:
+        try:
+            return Path(self.log_path).read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_azurite() -> tuple[Server, dict]:
+    if not AZURITE.exists():
+        raise RuntimeError(f"{AZURITE} is missing: run scripts/setup --all (installs Azurite)")
+    port = free_port()
+    server = Server(
+        "azurite",
+        [
+            str(AZURITE),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--inMemoryPersistence",
+            "--disableTelemetry",  # it would otherwise try to reach an outside host
+            "--skipApiVersionCheck",  # the SDK may be newer than the emulator
+            "--silent",
+        ],
+        port,
+        f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list",
+    )
+    conn = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+    return server, {"AZURE_STORAGE_CONNECTION_STRING": conn}
+
+
+def start_moto() -> tuple[Server, dict]:
+    port = free_port()
+    server = Server(
+        "moto", [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], port, f"http://127.0.0.1:{port}/"
+    )
+    return server, s3_env(f"http://127.0.0.1:{port}")
+
+
+def s3_env(endpoint: str) -> dict:
+    return {
+        "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+@pytest.fixture(scope="session")
+def azurite_server():
+    server, env = start_azurite()
+    yield env
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server, env = start_moto()
+    yield env
+    server.stop()
+
+
+@pytest.fixture
+def object_stores(azurite_server, s3_server, monkeypatch):
+    """Both servers' variables in os.environ for this test (subprocesses inherit them)."""
+    for key, value in {**azurite_server, **s3_server}.items():
+        monkeypatch.setenv(key, value)
+    return {**azurite_server, **s3_server}
+
+
+def make_container(name: str) -> str:
+    """Create an Azurite container (idempotent); returns `az://<name>`."""
+    import fsspec
+
+    fs = fsspec.filesystem("az", skip_instance_cache=True)
+    if not fs.exists(name):
+        fs.mkdir(name)
+    return f"az://{name}"
+
+
+def make_bucket(name: str) -> str:
+    """Create a moto bucket (idempotent); returns `s3://<name>`."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    if not fs.exists(name):
+        fs.mkdir(name)
+    return f"s3://{name}"
+
+
+__all__ = [
+    "MlflowServer",
+    "azurite_server",
+    "free_port",
+    "make_bucket",
+    "make_container",
+    "mlflow_api",
+    "mlflow_server",
+    "object_stores",
+    "s3_server",
+]

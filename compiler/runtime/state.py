@@ -52,7 +52,10 @@ class Datastores:
                 f"unknown datastore {name!r}: declare it in mlpipe.yaml (datastores:) or set "
                 f"{datastore_env_var(name)} to its path or URL"
             )
-        return store.local_path(url) if store.is_local(url) else url.rstrip("/")
+        if store.is_local(url):
+            return store.local_path(url)
+        store.name_datastore(name, url)  # so store errors name the datastore
+        return url.rstrip("/")
 
     def location(self, datastore: str, path: str) -> str:
         return store.join(self.url(datastore), path)
@@ -85,7 +88,8 @@ class State:
 
     @contextmanager
     def lock(self, url: str):
-        """An exclusive lock next to a local state file (remote stores: best effort, no lock)."""
+        """An exclusive lock next to a local state file. Remote stores need none: everything
+        several machines write there is a write-once key or a single-PUT whole file."""
         if not store.is_local(url):
             yield
             return

@@ -146,6 +146,8 @@ class _Step:
         self.run_safe = safe_name(ctx.run_id)
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._out_lock = threading.Lock()
+        # Store retries in this thread are reported as this step's lines.
+        store.reporter.set(self.say)
 
     # ------------------------------------------------------------------------------ messages
     def say(self, message: str) -> None:
@@ -311,7 +313,7 @@ class _Step:
         if set(outputs) != names:
             return None
         for rec in outputs.values():
-            if not store.exists(self.output_location(rec)):
+            if not store.output_complete(self.output_location(rec)):
                 return None
         return entry
 
@@ -340,11 +342,11 @@ class _Step:
             else os.path.join(workdir, "inputs", plan.name)
         )
         files = plan.files
-        if files is None:  # an upstream output: a folder
+        if files is None:  # an upstream output: a folder (remote: exactly its manifest's files)
             try:
-                files = store.resolve_files(plan.directory)[1]
-            except FileNotFoundError:
-                files = []
+                files = store.output_files(plan.directory)
+            except FileNotFoundError as exc:
+                raise StepError(f"input {plan.name!r}: {exc}") from None
         if plan.mode == "direct" and plan.tabular is not None:
             self._download(files, target)
             local = [
@@ -383,8 +385,7 @@ class _Step:
 
     def _download(self, files: list[tuple[str, str]], target: str) -> None:
         os.makedirs(target, exist_ok=True)
-        for loc, rel in files:
-            store.fetch_file(loc, os.path.join(target, *rel.split("/")))
+        store.fetch_files([(loc, os.path.join(target, *rel.split("/"))) for loc, rel in files])
 
     def extract_snapshot(self, dest: str) -> None:
         snap = (self.step.get("snapshot") or {}).get("hash")
