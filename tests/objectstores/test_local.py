@@ -6,10 +6,9 @@ import json
 
 import pytest
 
+from tests.objectstores.helpers import make_project
 from tests.servers import S3_KEY_ID, S3_SECRET
 from tests.targets import LocalDriver
-
-from tests.objectstores.helpers import make_project
 
 pytestmark = pytest.mark.xdist_group("objectstores")
 

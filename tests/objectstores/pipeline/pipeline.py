@@ -30,7 +30,14 @@ prep = PythonScriptStep(
     name="prep",
     script_name="prep.py",
     source_directory="prep_src",
-    arguments=["--raw", raw.as_named_input("raw").as_download(), "--out", prepared, "--stats", stats],
+    arguments=[
+        "--raw",
+        raw.as_named_input("raw").as_download(),
+        "--out",
+        prepared,
+        "--stats",
+        stats,
+    ],
     inputs=[table.as_named_input("table")],
     outputs=[stats],
 )
