@@ -13,6 +13,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import MlpipeError, Problem
+from .runtime.store import StoreError
 
 app = typer.Typer(
     add_completion=False,
@@ -109,6 +110,9 @@ def _guard(fn):
     except KeyboardInterrupt:
         err.out("mlpipe: interrupted", highlight=False)
         raise typer.Exit(130) from None
+    except StoreError as exc:  # a datastore that cannot be reached: one message, no traceback
+        err.out(f"mlpipe: error: {exc}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _dumps_ir(pipelines) -> str:

@@ -154,6 +154,7 @@ _TRANSIENT_NAMES = (
     "ClientPayloadError",
     "IncompleteRead",
     "ReadTimeoutError",
+    "HTTPClientError",
 )
 _AUTH_NAMES = ("NoCredentialsError", "PartialCredentialsError", "ClientAuthenticationError")
 # Who hears about retries: the step running in this thread / context (set by the step runtime).

@@ -73,3 +73,74 @@ def make_project(tmp_path: Path, dest: str = "p") -> Project:
     project = Project(target / "pipeline.py", az, s3)
     project.put_inputs()
     return project
+
+
+def make_many_project(tmp_path: Path) -> Project:
+    target = tmp_path / "many"
+    shutil.copytree(HERE / "many", target, ignore=shutil.ignore_patterns("__pycache__"))
+    tag = uuid.uuid4().hex[:10]
+    az = make_container(f"mlpipe-{tag}")
+    (target / "mlpipe.yaml").write_text(
+        f"workspace: many\ndatastores:\n  workspaceblobstore: {az}\n", encoding="utf-8"
+    )
+    return Project(target / "pipeline.py", az, "")
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of a server that answers 503 to the first `failures` requests
+    (or to all while `failures` is negative)."""
+
+    def __init__(self, upstream: str, failures: int):
+        import http.client
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.failures = failures
+        self.failed = 0
+        target = urllib.parse.urlsplit(upstream)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.failures < 0 or proxy.failed < proxy.failures:
+                    proxy.failed += 1
+                    payload = b"<Error><Code>ServiceUnavailable</Code><Message>Please retry</Message></Error>"
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers["Host"] = target.netloc
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
