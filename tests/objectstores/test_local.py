@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
-from tests.objectstores.helpers import make_project
+from mlpipe.runtime import store
+from tests.objectstores.helpers import make_many_project, make_project
 from tests.servers import S3_KEY_ID, S3_SECRET
-from tests.targets import LocalDriver
+from tests.targets import MLPIPE, LocalDriver, child_env
 
 pytestmark = pytest.mark.xdist_group("objectstores")
 
@@ -55,3 +62,95 @@ def test_pipeline_runs_on_object_stores_and_reuses(object_stores, tmp_path):
     for path, data in p.state_files().items():
         for secret in secrets:
             assert secret.encode() not in data, f"{secret[:6]}… in {path}"
+
+
+def _fresh_machine_env(tmp_path: Path, name: str) -> dict:
+    """Environment of a process 'on its own machine': own HOME, TMPDIR and mlpipe cache."""
+    root = tmp_path / f"machine-{name}"
+    for sub in ("home", "tmp", "cache"):
+        (root / sub).mkdir(parents=True)
+    return child_env(
+        HOME=str(root / "home"), TMPDIR=str(root / "tmp"), MLPIPE_CACHE_DIR=str(root / "cache")
+    )
+
+
+def test_two_runs_at_once_both_succeed_and_keep_everything(object_stores, tmp_path):
+    p = make_project(tmp_path, "a")
+    other = tmp_path / "b"
+    shutil.copytree(p.pipeline.parent, other)  # same stores, separate folder
+    procs = [
+        subprocess.Popen(
+            [MLPIPE, "run", str(folder / "pipeline.py"), "--regenerate-outputs"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_fresh_machine_env(tmp_path, folder.name),
+        )
+        for folder in (p.pipeline.parent, other)
+    ]
+    logs = [proc.communicate(timeout=600)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], logs
+    runs = p.step_records()
+    assert len(runs) == 2
+    for run_folder, recs in runs.items():
+        assert {r["status"] for r in recs.values()} == {"completed"}
+        for rec in recs.values():
+            for out in rec["outputs"].values():
+                assert store.output_complete(out["url"]), out
+        assert recs["prep"]["outputs"]["prepared"]["path"] == f"prepared/{run_folder}"
+    versions = sorted(r["outputs"]["prepared"]["registered"]["version"] for r in runs_prep(runs))
+    assert versions == [1, 2]
+
+
+def runs_prep(runs: dict) -> list[dict]:
+    return [recs["prep"] for recs in runs.values()]
+
+
+def test_step_killed_mid_publish_leaves_nothing_complete(object_stores, tmp_path):
+    p = make_many_project(tmp_path)
+    env = child_env(MANY_FILES="800")
+    dest = f"{p.az}/many/files"
+    first = subprocess.run([MLPIPE, "run", str(p.pipeline)], env=env, capture_output=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert store.output_complete(dest)
+
+    # Rerun the writer and kill the whole run while it uploads (its old manifest is withdrawn).
+    proc = subprocess.Popen(
+        [MLPIPE, "run", str(p.pipeline), "--regenerate-outputs"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    seen_partial = False
+    try:
+        for line in proc.stdout:
+            if "wrote 800 files" in line:
+                break
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if not _manifest_exists(p, dest):
+                seen_partial = True
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert seen_partial, "never saw the publish in progress"
+    assert not store.output_complete(dest)
+    with pytest.raises(FileNotFoundError, match="not a complete output"):
+        store.output_files(dest)
+
+    third = subprocess.run([MLPIPE, "run", str(p.pipeline)], env=env, capture_output=True)
+    assert third.returncode == 0, third.stdout + third.stderr
+    by_start = sorted(p.step_records().values(), key=lambda recs: recs["write"]["started"])
+    assert [recs["write"]["status"] for recs in by_start] == ["completed", "running", "completed"]
+    assert "read" not in by_start[1]  # nothing read the partial output
+    count = by_start[2]["read"]["outputs"]["count"]["url"]
+    assert p.read(count + "/count.txt") == b"800"
+    assert store.output_complete(dest)
+
+
+def _manifest_exists(p, dest: str) -> bool:
+    return p.fs(dest).exists(dest.split("://", 1)[1] + "/" + store.MANIFEST)
