@@ -153,6 +153,26 @@ def credentials_in_url(value: str) -> str | None:
     return None
 
 
+_BUCKET_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "abfs://", "abfss://", "az://", "adl://")
+
+
+def object_store_problem(value: str) -> str | None:
+    """What is wrong with an object-store datastore URL (and what to write instead), or None."""
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if value.lower().startswith(("wasb://", "wasbs://")) or host.endswith(".blob.core.windows.net"):
+        container = parts.username or parts.path.strip("/").split("/")[0] or "<container>"
+        account = host.split(".")[0] or "<account>"
+        return (
+            f"Azure Blob Storage is reached as az://{container}/<path> (adlfs), with the account "
+            f"from the environment (AZURE_STORAGE_ACCOUNT_NAME={account} or "
+            "AZURE_STORAGE_CONNECTION_STRING)"
+        )
+    if value.lower().startswith(_BUCKET_SCHEMES) and not (parts.netloc or "").strip():
+        return f"{parts.scheme}:// needs a bucket / container name: {parts.scheme}://<name>/<path>"
+    return None
+
+
 def _resolve_store(base: Path, value: str) -> str:
     if value.startswith(_URL_SCHEMES):
         if value.startswith("file://"):
@@ -264,6 +284,9 @@ def _parse(path: Path) -> WorkspaceConfig:
                 "them through the environment (e.g. AWS_*, AZURE_STORAGE_* variables or the "
                 "orchestrator's connections), never in mlpipe.yaml",
             )
+        problem = object_store_problem(value)
+        if problem:
+            fail(line, f"datastore {name!r}: {problem}")
         datastores[str(name)] = _resolve_store(base, value)
         ds_lines[str(name)] = line
 
