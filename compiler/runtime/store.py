@@ -351,9 +351,12 @@ def write_once(url: str, data: bytes) -> bool:
         except FileExistsError:
             return False
         except StoreError as exc:
-            # s3fs reports a failed If-None-Match as EINVAL on some paths: look at the cause.
-            if _status(exc.__cause__) == 412 or "PreconditionFailed" in str(exc.__cause__):
-                return False
+            # s3fs reports some failed If-None-Match as EINVAL: look for the 412 in the causes.
+            e: BaseException | None = exc.__cause__
+            while e is not None:
+                if _status(e) == 412 or "PreconditionFailed" in str(e):
+                    return False
+                e = e.__cause__ or e.__context__
             raise
         return True
     if _call(url, "checking whether it exists", fs.exists, path):
