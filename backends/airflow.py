@@ -666,6 +666,7 @@ class AirflowBackend(Backend):
                         pass
                 env_vars.update(step.env_vars)
                 env_vars["PYTHONUNBUFFERED"] = "1"
+                env_vars["MLPIPE_RUNNER"] = "airflow"  # step records say which runner ran them
                 t.update(
                     {
                         "snapshot": py_str(step.snapshot.hash),

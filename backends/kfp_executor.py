@@ -79,6 +79,7 @@ def run_step(
     # Python (packages_to_install style) and exported MLPIPE_USE_CURRENT_PYTHON=1. Elsewhere (kfp.local)
     # the runtime builds the environment's venv itself, cached, exactly as the local runner does.
     use_current = os.environ.get("MLPIPE_USE_CURRENT_PYTHON", "").strip().lower() in TRUE_TEXT
+    os.environ.setdefault("MLPIPE_RUNNER", "kfp")  # step records say which runner ran them
     _print_line("stderr", f"mlpipe: KFP run {run_id}: step {name!r}")
     with tempfile.TemporaryDirectory(prefix="mlpipe-kfp-") as tmp:
         snapshot_store = None
@@ -143,7 +144,16 @@ def summarize(run_payload: str, run_id: str, regenerate_outputs, values: dict) -
             )
             store.write_json_atomic(
                 state.step_record(run_id, name),
-                {"run_id": run_id, "step": name, "status": status, "reason": reason, "outputs": {}},
+                {
+                    "run_id": run_id,
+                    "step": name,
+                    "pipeline": spec["ir"].get("name"),
+                    "runner": os.environ.get("MLPIPE_RUNNER") or "kfp",
+                    "upstream": sorted(spec["upstream"].get(name, [])),
+                    "status": status,
+                    "reason": reason,
+                    "outputs": {},
+                },
             )
         elif status == "running":  # the pod died without a word
             status, reason = "failed", "the step's pod ended without a result"

@@ -352,6 +352,96 @@ def verify_cmd(
     _guard(go)
 
 
+# --------------------------------------------------------------------- run history (runs, show, report)
+
+
+def _history_roots(file: str | None) -> tuple[list[str], set[str] | None]:
+    """Where the runs are kept: the state of FILE's pipelines, else of the project in this folder."""
+    from .history import state_root_here, state_roots
+
+    if file is None:
+        return [state_root_here(Path.cwd())], None
+    from .capture import split_target
+
+    pipelines = _capture(file).pipelines
+    roots = state_roots(pipelines, Path(split_target(file)[0]).resolve().parent)
+    return list(roots), set().union(*roots.values())
+
+
+HistoryFile = Annotated[
+    str | None,
+    typer.Argument(help="Pipeline file (default: the project in the current folder)"),
+]
+
+
+@app.command("runs")
+def runs_cmd(
+    file: HistoryFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N runs (0: all)")] = 0,
+):
+    """List the project's runs, newest first: runner, start, duration, status, step counts."""
+
+    def go():
+        from .history import format_runs, list_runs
+
+        roots, names = _history_roots(file)
+        runs = sorted(
+            (r for root in roots for r in list_runs(root, names)),
+            key=lambda r: (r.started or 0.0, r.run_id),
+            reverse=True,
+        )
+        runs = runs[:limit] if limit > 0 else runs
+        if as_json:
+            sys.stdout.write(json.dumps([r.summary() for r in runs], indent=2) + "\n")
+        else:
+            sys.stdout.write(format_runs(runs))
+
+    _guard(go)
+
+
+@app.command("show")
+def show_cmd(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix)")],
+    file: HistoryFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+):
+    """Show a run's steps: result, why each ran, duration, metrics, outputs, logs."""
+
+    def go():
+        from .history import find_run, format_run, step_details
+
+        found = find_run(_history_roots(file)[0], run)
+        if as_json:
+            doc = {**found.summary(), "steps": step_details(found)}
+            sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        else:
+            sys.stdout.write(format_run(found))
+
+    _guard(go)
+
+
+@app.command("report")
+def report_cmd(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write")],
+    file: HistoryFile = None,
+):
+    """Write a self-contained HTML report of a run: graph, timeline, reasons, metrics, outputs."""
+
+    def go():
+        from mlpipe.backends.base import atomic_write
+
+        from .history import find_run
+        from .report import render_report
+
+        found = find_run(_history_roots(file)[0], run)
+        atomic_write(output, render_report(found).encode("utf-8"))
+        err.out(f"wrote {output}", highlight=False)
+
+    _guard(go)
+
+
 @app.command("schema")
 def schema_cmd():
     """Print the IR's JSON schema."""

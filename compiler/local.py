@@ -180,6 +180,7 @@ def run_pipeline(
         experiment=experiment,
         cache_dir=cache,
         use_current_python=use_current_python,
+        runner="local",
     )
     try:
         write_snapshots(ir, pipeline_dir, state.snapshots(), ctx.resolved_cache_dir())
@@ -257,7 +258,7 @@ def run_pipeline(
                     pending.remove(name)
                     reason = f"upstream {', '.join(sorted(bad))} did not complete"
                     result.steps[name] = StepOutcome(name, "skipped", reason=reason)
-                    _record_skip(state, run_id, name, reason)
+                    _record_skip(state, run_id, name, reason, sorted(ups), ir.name)
                     if progress is not None:
                         progress.advance(task)
                     continue
@@ -348,11 +349,22 @@ def _restore_sigterm(previous) -> None:
             pass
 
 
-def _record_skip(state: State, run_id: str, name: str, reason: str) -> None:
+def _record_skip(
+    state: State, run_id: str, name: str, reason: str, upstream: list[str], pipeline: str
+) -> None:
     try:
         store.write_json_atomic(
             state.step_record(run_id, name),
-            {"run_id": run_id, "step": name, "status": "skipped", "reason": reason, "outputs": {}},
+            {
+                "run_id": run_id,
+                "step": name,
+                "pipeline": pipeline,
+                "runner": "local",
+                "upstream": upstream,
+                "status": "skipped",
+                "reason": reason,
+                "outputs": {},
+            },
         )
     except Exception:  # pragma: no cover - informational only
         pass

@@ -84,9 +84,14 @@ def file_signature(location: str, stat_cache: StatCache) -> str:
     return store.remote_signature(location)
 
 
+def file_entries(files: list[tuple[str, str]], stat_cache: StatCache) -> list[tuple[str, str]]:
+    """[(relative path, content identity)] of a resolved file listing [(location, relative path)]."""
+    return [(rel, file_signature(loc, stat_cache)) for loc, rel in files]
+
+
 def files_fingerprint(files: list[tuple[str, str]], stat_cache: StatCache) -> str:
     """Fingerprint of a resolved file listing [(location, relative path)]."""
-    return combine([(rel, file_signature(loc, stat_cache)) for loc, rel in files])
+    return combine(file_entries(files, stat_cache))
 
 
 def local_tree_fingerprint(files: list[tuple[str, str]]) -> str:

@@ -20,13 +20,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import envs, history, store, tracking
+from . import envs, history, store, tracking, why
 from .context import ENV_VAR as RUN_CONTEXT_ENV
 from .context import read_meta, read_metrics
 from .fingerprint import (
     FINGERPRINT_VERSION,
     StatCache,
-    files_fingerprint,
+    combine,
+    file_entries,
     local_tree_fingerprint,
     sha256_json,
 )
@@ -75,6 +76,8 @@ class RunContext:
     experiment: str | None = None
     cache_dir: str | None = None
     use_current_python: bool = False
+    # Which runner runs the step (local, airflow, prefect, kfp); None: $MLPIPE_RUNNER.
+    runner: str | None = None
 
     def resolved_cache_dir(self) -> str:
         return os.path.abspath(os.path.expanduser(self.cache_dir or default_cache_dir()))
@@ -109,6 +112,7 @@ class _InputPlan:
     content: str  # content fingerprint
     tabular: dict | None  # {"separator", "header"} when read as a table
     identity: dict  # what the fingerprint records besides the content
+    entries: list[tuple[str, str]] | None = None  # [(relative path, digest)] behind `content`
 
 
 def _find_step(ir: dict, name: str) -> dict:
@@ -144,6 +148,7 @@ class _Step:
         self.cache_dir = ctx.resolved_cache_dir()
         self.stat_cache = StatCache(self.cache_dir)
         self.run_safe = safe_name(ctx.run_id)
+        self.runner = ctx.runner or os.environ.get("MLPIPE_RUNNER") or None
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._out_lock = threading.Lock()
         # Store retries in this thread are reported as this step's lines.
@@ -204,7 +209,8 @@ class _Step:
                 "separator": dataset.get("separator", ","),
                 "header": dataset.get("header", True),
             }
-        content = files_fingerprint(files, self.stat_cache)
+        entries = file_entries(files, self.stat_cache)
+        content = combine(entries)
         return _InputPlan(
             inp["name"],
             inp.get("mode", "mount"),
@@ -214,6 +220,7 @@ class _Step:
             content,
             tabular,
             {"tabular": tabular, "type": dataset.get("type") if dataset else None},
+            entries,
         )
 
     def plan_input(self, inp: dict) -> _InputPlan:
@@ -253,6 +260,10 @@ class _Step:
 
     # -------------------------------------------------------------------------- fingerprint
     def fingerprint(self, plans: list[_InputPlan]) -> str:
+        return sha256_json(self.fingerprint_parts(plans))
+
+    def fingerprint_parts(self, plans: list[_InputPlan]) -> dict:
+        """The document the fingerprint hashes (kept in the step record to explain reruns)."""
         s = self.step
         env = self.env
         if env is not None:
@@ -301,7 +312,7 @@ class _Step:
                 for o in s.get("outputs") or []
             ],
         }
-        return sha256_json(doc)
+        return doc
 
     def cached(self, fingerprint: str) -> dict | None:
         """The cache entry for the fingerprint if all its outputs still exist."""
@@ -325,10 +336,71 @@ class _Step:
             "pipeline": self.ir.get("name"),
             "experiment": self.ctx.experiment,
             "host": socket.gethostname(),
+            "runner": self.runner,
+            "upstream": _upstream_steps(self.step),
         }
         store.write_json_atomic(
             self.state.step_record(self.ctx.run_id, self.name), {**base, **record}
         )
+
+    # -------------------------------------------------------------------------------- why
+    def history_folder(self) -> str:
+        return why.history_folder(self.state, self.ir.get("name"), self.name)
+
+    def keep_manifests(self, plans: list[_InputPlan]) -> None:
+        """Keep the file listings behind this run's source and input hashes (once per content),
+        so a later run can name the files that changed."""
+        snap = (self.step.get("snapshot") or {}).get("hash")
+        try:
+            why.save_snapshot_manifest(self.state, snap, self.snapshot_archive())
+            for plan in plans:
+                if plan.entries is not None:
+                    why.save_manifest(self.state, plan.content, plan.entries)
+        except (
+            Exception
+        ):  # a missing snapshot fails the step when it is extracted, with its message
+            pass
+
+    def reason_to_run(self, fp: str, parts: dict, packages) -> tuple[str, str | None]:
+        """Why the step runs, and the earlier run it was compared with (the newest completed or
+        reused run of the same pipeline and step)."""
+        if not self.step.get("allow_reuse", True):
+            return "allow_reuse=False", None
+        if self.ctx.regenerate_outputs:
+            return "regenerate_outputs", None
+        pointer = why.newest(self.history_folder())
+        if pointer is None:
+            return "no earlier run", None
+        earlier = pointer.get("run_id")
+        rec = store.read_json(self.state.step_record(earlier, self.name)) or {}
+        if not rec.get("fingerprint_parts"):
+            return f"no comparable earlier run (run {earlier} kept no fingerprint parts)", earlier
+        if rec.get("fingerprint") == fp:
+            return f"the outputs of run {earlier} are gone", earlier
+        upstream = {
+            i["name"]: i["source"]["step"]
+            for i in self.step.get("inputs") or []
+            if i["source"].get("kind") == "step_output"
+        }
+        changes = why.differences(
+            {"parts": rec["fingerprint_parts"], "packages": rec.get("environment_packages")},
+            {"parts": parts, "packages": packages},
+            lambda digest: why.load_manifest(self.state, digest),
+            upstream,
+        )
+        return why.explain(changes), earlier
+
+    def add_history(self, fp: str, status: str, finished: float) -> None:
+        entry = {
+            "run_id": self.ctx.run_id,
+            "status": status,
+            "fingerprint": fp,
+            "finished": finished,
+        }
+        try:
+            why.add_pointer(self.history_folder(), entry)
+        except Exception as exc:  # only explanations of later runs depend on it
+            self.say(f"could not record step {self.name!r} in its history: {exc}")
 
     # ---------------------------------------------------------------------------- staging
     def _resolve_compute_path(self, path: str, cwd: str) -> str:
@@ -387,7 +459,8 @@ class _Step:
         os.makedirs(target, exist_ok=True)
         store.fetch_files([(loc, os.path.join(target, *rel.split("/"))) for loc, rel in files])
 
-    def extract_snapshot(self, dest: str) -> None:
+    def snapshot_archive(self) -> str:
+        """The local path of the step's snapshot .tar.gz (downloaded into the cache when remote)."""
         snap = (self.step.get("snapshot") or {}).get("hash")
         if not snap:
             raise StepInvocationError(f"step {self.name!r} has no snapshot hash in the IR")
@@ -405,6 +478,10 @@ class _Step:
                 f"snapshot {snap[:12]}… of step {self.name!r} is not in {store_url}: the source "
                 f"snapshots are written by `mlpipe compile` / `mlpipe run` next to the artifacts"
             )
+        return archive
+
+    def extract_snapshot(self, dest: str) -> None:
+        archive = self.snapshot_archive()
         os.makedirs(dest, exist_ok=True)
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(dest, filter="data")
@@ -600,6 +677,16 @@ def _kill_group(proc: subprocess.Popen) -> None:
             pass
 
 
+def _upstream_steps(step: dict) -> list[str]:
+    """The steps this one waits for: those whose outputs it reads, and its run_after steps."""
+    names = {
+        i["source"]["step"]
+        for i in step.get("inputs") or []
+        if (i.get("source") or {}).get("kind") == "step_output"
+    }
+    return sorted(names | set(step.get("run_after") or []))
+
+
 def _exit_status(code: int) -> int:
     if code < 0:
         return 128 + (-code)
@@ -636,6 +723,7 @@ def run_step(
     metrics: dict = {}
     run_data: dict = {}  # tags, properties, files of the step run (kept for failures too)
     mirror: tracking.Mirror | None = None  # the step's MLflow run, when a tracking server is set
+    known: dict = {}  # the why-it-ran fields, in every record once they are known
 
     def fail(message: str, exit_code: int = 1, extra: dict | None = None) -> StepResult:
         tail = "\n".join(st.stderr_tail)
@@ -657,6 +745,7 @@ def run_step(
                     "finished": time.time(),
                     "duration": duration,
                     **run_data,
+                    **known,
                     **(extra or {}),
                 }
             )
@@ -675,7 +764,10 @@ def run_step(
     try:
         st.write_record({"status": "running", "started": started})
         plans = [st.plan_input(i) for i in st.step.get("inputs") or []]
-        fp = st.fingerprint(plans)
+        parts = st.fingerprint_parts(plans)
+        fp = sha256_json(parts)
+        known["fingerprint_parts"] = parts
+        known["environment_packages"] = why.environment_packages(st.env)
     except (ParameterError, StepInvocationError):
         raise
     except Exception as exc:
@@ -687,20 +779,24 @@ def run_step(
         if entry is not None:
             duration = time.monotonic() - t0
             outputs = entry.get("outputs") or {}
+            finished = time.time()
             st.write_record(
                 {
                     "status": "reused",
                     "fingerprint": fp,
                     "reused_from": entry.get("run_id"),
+                    "reason": f"reused from run {entry.get('run_id')}",
                     "exit_code": 0,
                     "outputs": outputs,
                     "metrics": entry.get("metrics") or {},
                     **_carry_over(st, entry),
                     "started": started,
-                    "finished": time.time(),
+                    "finished": finished,
                     "duration": duration,
+                    **known,
                 }
             )
+            st.add_history(fp, "reused", finished)
             st.say(
                 f"step {step_name!r} reused from run {entry.get('run_id')} (fingerprint {fp[:12]}…)"
             )
@@ -717,14 +813,9 @@ def run_step(
                 None,
                 entry.get("metrics") or {},
             )
-    why = (
-        "allow_reuse=False"
-        if not allow_reuse
-        else "regenerate_outputs"
-        if ctx.regenerate_outputs
-        else "no reusable earlier run"
-    )
-    st.say(f"step {step_name!r} running ({why}; fingerprint {fp[:12]}…)")
+    reason, known["compared_with"] = _reason(st, fp, known, plans)
+    known["reason"] = reason
+    st.say(f"step {step_name!r} running ({reason}; fingerprint {fp[:12]}…)")
 
     work_root = os.path.join(st.cache_dir, "work")
     os.makedirs(work_root, exist_ok=True)
@@ -843,11 +934,13 @@ def run_step(
                 "duration": duration,
                 "python": python,
                 **run_data,
+                **known,
             }
         )
         # Only now, with every output published and the record written, may later runs reuse it.
         store.write_json_atomic(st.state.cache_entry(fp), entry)
         _pipeline_status(st, mirror)
+        st.add_history(fp, "completed", finished)
         st.say(f"step {step_name!r} ran (fingerprint {fp[:12]}…) in {duration:.2f}s")
         return StepResult(
             step_name,
@@ -864,6 +957,15 @@ def run_step(
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _reason(st: _Step, fp: str, known: dict, plans: list) -> tuple[str, str | None]:
+    """Why the step runs (never fails the step: an explanation is not worth a failed run)."""
+    st.keep_manifests(plans)
+    try:
+        return st.reason_to_run(fp, known["fingerprint_parts"], known["environment_packages"])
+    except Exception as exc:
+        return f"no reusable earlier run; the reason is unknown: {type(exc).__name__}: {exc}", None
 
 
 def _save_logs(st: _Step, logdir: str) -> None:

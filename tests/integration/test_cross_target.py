@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.targets import driver
+from tests import chromium
+from tests.targets import MLPIPE, driver
 
 TARGETS = ["local", "airflow", "prefect", "kfp"]
 FIXTURES = Path(__file__).resolve().parents[1] / "pipelines"
@@ -142,6 +144,10 @@ def test_hostile_arguments_arrive_byte_exact(target, pipeline_copy, tmp_path):
     assert "pwned\n" not in outcome.log.replace("echo pwned", "")
 
 
+NEW = "no earlier run"
+ALWAYS = "allow_reuse=False"
+
+
 @by_target
 def test_commandstep_parameter_is_overridden(target, pipeline_copy, tmp_path):
     """A CommandStep whose command list holds a PipelineParameter gets the run's value."""
@@ -158,23 +164,81 @@ def test_commandstep_parameter_is_overridden(target, pipeline_copy, tmp_path):
 
 @by_target
 def test_reuse_decisions(target, pipeline_copy, tmp_path):
+    """Which steps run after which change, and the reason each step's log line gives for it;
+    then `mlpipe runs` lists the runs and `mlpipe report` draws the one after the edit."""
     p = pipeline_copy("reuse")
     out = tmp_path / "out"
 
-    def step_runs(**kw):
+    def step_runs(reasons: dict[str, str], **kw):
         outcome, ran = run(target, p, out, **kw)
         assert outcome.ok, outcome.log
+        for step in ("prep", "train", "report", "other"):
+            if step in reasons:
+                line = f"mlpipe: step '{step}' running ({reasons[step]}; fingerprint"
+            else:
+                line = f"mlpipe: step '{step}' reused from run "
+            assert line in outcome.log, f"{target}: no line {line!r} in:\n{outcome.log}"
         return sorted(ran)
 
-    assert step_runs() == ["other", "prep", "report", "train"]
-    assert step_runs() == ["report"]
+    assert step_runs({"prep": NEW, "train": NEW, "report": ALWAYS, "other": NEW}) == [
+        "other",
+        "prep",
+        "report",
+        "train",
+    ]
+    assert step_runs({"report": ALWAYS}) == ["report"]
     settings = p.parent / "train_src" / "settings.json"
     settings.write_text(settings.read_text().rstrip() + "\n\n")
-    assert step_runs() == ["report", "train"]
+    edited = {"train": "source changed: settings.json", "report": ALWAYS}
+    assert step_runs(edited) == ["report", "train"]
     values = p.parent / "data" / "reuse_input" / "values.csv"
     values.write_text(values.read_text() + "central,7\n")
-    assert step_runs() == ["prep", "report", "train"]
-    assert step_runs(regenerate=True) == ["other", "prep", "report", "train"]
+    new_input = {
+        "prep": "input raw changed: values.csv",
+        "train": "output of upstream step prep changed",
+        "report": ALWAYS,
+    }
+    assert step_runs(new_input) == ["prep", "report", "train"]
+    new_param = {"train": "parameter epochs: 41 → 42", "report": ALWAYS}
+    assert step_runs(new_param, params={"epochs": 42}) == ["report", "train"]
+    regenerate = dict.fromkeys(["prep", "train", "other"], "regenerate_outputs")
+    assert step_runs({**regenerate, "report": ALWAYS}, regenerate=True) == [
+        "other",
+        "prep",
+        "report",
+        "train",
+    ]
+    check_history(target, p, tmp_path)
+
+
+def mlpipe(*args: str, cwd: Path) -> str:
+    proc = subprocess.run([MLPIPE, *args], capture_output=True, text=True, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def check_history(target: str, p: Path, tmp_path: Path) -> None:
+    """`mlpipe runs` of the reuse scenario's six runs, and the report of the run after the edit."""
+    runs = json.loads(mlpipe("runs", str(p), "--json", cwd=p.parent))
+    assert [(r["runner"], r["status"], r["pipeline"]) for r in runs] == [
+        (target, "succeeded", "reuse")
+    ] * 6
+    counts = [(r["steps"]["ran"], r["steps"]["reused"], r["steps"]["failed"]) for r in runs]
+    # newest first: regenerate, epochs=42, new input, edited source, unchanged, first
+    assert counts == [(4, 0, 0), (2, 2, 0), (3, 1, 0), (2, 2, 0), (1, 3, 0), (4, 0, 0)]
+    after_edit = runs[3]["run_id"]
+    report = tmp_path / "report.html"
+    mlpipe("report", after_edit, str(p), "-o", str(report), cwd=p.parent)
+    _, text = chromium.dom_text(report, tmp_path)
+    assert f"Run {after_edit} succeeded" in text
+    assert "Why: source changed: settings.json" in text
+    html = report.read_text(encoding="utf-8")
+    assert html.count('class="node"') == 4 and html.count('class="edge"') == 2
+    if target == "local":  # one look at the pixels is enough: the page is the same on every target
+        colours = chromium.colour_census(chromium.screenshot(report, tmp_path))
+        assert colours.get(b"\xff\xff\xff", 0) < 0.9 * sum(colours.values())
+        assert colours.get(bytes.fromhex("dcfce7"), 0) > 200  # nodes of steps that ran
+        assert colours.get(bytes.fromhex("dbeafe"), 0) > 200  # nodes of reused steps
 
 
 @by_target

@@ -1,7 +1,7 @@
 """The reuse scenario: which steps run again, and which are reused, after which change.
 
     prep   (reads the FileDataset data/reuse_input/ from the datastore)  -> prepped
-    train  (prepped, plus train_src/settings.json)                        -> model
+    train  (prepped, plus train_src/settings.json; parameter epochs)     -> model
     report (model; allow_reuse=False, so it always runs)                  -> report
     other  (independent, its own source folder other_src/)                -> other
 
@@ -10,11 +10,13 @@ Every script appends its step name to data/executions.log, so a test sees what r
 Files a test edits (each edit is one scenario; restore it afterwards):
   - train_src/settings.json     a file in train's source folder: train and report run again
   - data/reuse_input/values.csv the input dataset's file: prep, train and report run again
+Run-time input: the pipeline parameter `epochs` (default 41): a new value reruns train and report.
 Expected executions (the lines appended to data/executions.log by each run):
   first run                       prep, train, report, other (prep before train before report)
   unchanged rerun                 report
   after editing settings.json     train, report
   after editing values.csv        prep, train, report
+  with epochs=42                  train, report
   --regenerate-outputs            prep, train, report, other
 """
 
@@ -22,7 +24,7 @@ import os
 
 from azureml.core import Dataset, Experiment, Workspace
 from azureml.data import OutputFileDatasetConfig
-from azureml.pipeline.core import Pipeline
+from azureml.pipeline.core import Pipeline, PipelineParameter
 from azureml.pipeline.steps import PythonScriptStep
 
 ws = Workspace.from_config()
@@ -49,12 +51,22 @@ prep = PythonScriptStep(
     allow_reuse=True,
 )
 
+epochs = PipelineParameter(name="epochs", default_value=41)
 model = OutputFileDatasetConfig(name="model")
 train = PythonScriptStep(
     name="train",
     script_name="train.py",
     source_directory="train_src",
-    arguments=["--prepped", prepped.as_input(name="prepped"), "--out", model, "--log", EXEC_LOG],
+    arguments=[
+        "--prepped",
+        prepped.as_input(name="prepped"),
+        "--epochs",
+        epochs,
+        "--out",
+        model,
+        "--log",
+        EXEC_LOG,
+    ],
 )
 
 report_out = OutputFileDatasetConfig(name="report")

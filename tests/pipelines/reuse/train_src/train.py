@@ -1,5 +1,5 @@
 """train: scale each value by settings.json's "scale" (a file in this source folder that tests edit),
-write <out>/model.json."""
+write <out>/model.json (with the epochs it was given)."""
 
 import argparse
 import csv
@@ -12,6 +12,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prepped", required=True)
+    parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--log", required=True)
     args = parser.parse_args()
@@ -24,6 +25,7 @@ def main() -> int:
     with open(os.path.join(args.prepped, "prepped.csv"), newline="", encoding="utf-8") as fh:
         rows = [(r["name"], int(r["value"])) for r in csv.DictReader(fh)]
     model = {
+        "epochs": args.epochs,
         "scale": scale,
         "weights": {n: v * scale for n, v in rows},
         "total": sum(v for _, v in rows) * scale,
