@@ -395,7 +395,7 @@ def runs_cmd(
         if as_json:
             sys.stdout.write(json.dumps([r.summary() for r in runs], indent=2) + "\n")
         else:
-            sys.stdout.write(format_runs(runs))
+            sys.stdout.write(format_runs(runs, roots))
 
     _guard(go)
 

@@ -300,10 +300,11 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     return "\n".join([line(headers), *(line(r) for r in rows)]) + "\n"
 
 
-def format_runs(runs: list[Run]) -> str:
+def format_runs(runs: list[Run], roots: list[str]) -> str:
     """`mlpipe runs`: one line per run, newest first."""
     if not runs:
-        return "no runs yet\n"
+        where = ", ".join(relative(store.join(r, "runs")) for r in roots)
+        return f"no runs in {where} (give the pipeline FILE to read its datastore's runs)\n"
     rows = []
     for r in runs:
         c = r.counts()

@@ -351,14 +351,14 @@ class _Step:
         """Keep the file listings behind this run's source and input hashes (once per content),
         so a later run can name the files that changed."""
         snap = (self.step.get("snapshot") or {}).get("hash")
+        # Best effort: a missing snapshot fails the step later, when it is extracted, with its
+        # own message; a listing that could not be kept only makes a later reason less precise.
         try:
             why.save_snapshot_manifest(self.state, snap, self.snapshot_archive())
             for plan in plans:
                 if plan.entries is not None:
                     why.save_manifest(self.state, plan.content, plan.entries)
-        except (
-            Exception
-        ):  # a missing snapshot fails the step when it is extracted, with its message
+        except Exception:
             pass
 
     def reason_to_run(self, fp: str, parts: dict, packages) -> tuple[str, str | None]:
