@@ -2,8 +2,8 @@
 
 Every runner (local, Airflow, Prefect, KFP) writes the same step records
 (`runs/<run id>/steps/<step>.json`), so a run's summary is derived from them: its runner, start,
-duration, and status — `canceled` when `runs/<run id>/cancel.json` exists, else `failed` when a step
-failed, `running` while a step runs, else `succeeded`. The local runner's and KFP's `run.json`
+duration, and status — `failed` when a step failed, else `canceled` when `runs/<run id>/cancel.json`
+exists, `running` while a step runs, else `succeeded`. The local runner's and KFP's `run.json`
 adds what the records cannot know (parameters). Used by `mlpipe runs`, `mlpipe show` and
 `mlpipe report`.
 """
@@ -105,11 +105,12 @@ def state_root_here(folder: Path) -> str:
 
 
 def _status(records: dict[str, dict], canceled: bool, run_record: dict | None) -> str:
+    # The order of mlpipe.runtime.history.run_status (what Run.get_status reports): failed first.
     statuses = {r.get("status") for r in records.values()}
-    if canceled or "canceled" in statuses:
-        return "canceled"
     if "failed" in statuses or (run_record or {}).get("status") == "failed":
         return "failed"
+    if canceled or "canceled" in statuses:
+        return "canceled"
     if "running" in statuses or not (records or run_record):
         return "running"
     return "succeeded"
