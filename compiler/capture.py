@@ -725,6 +725,7 @@ class _Builder:
                 submissions=list(self.p._submissions),
                 publications=[pub._ir for pub in self.p._publications],
                 uploads=list(self.sess.uploads),
+                registrations=list(self.sess.registrations),
                 continue_on_step_failure=self.p._continue_on_step_failure
                 or any(s.continue_on_step_failure for s in self.p._submissions),
                 origin=self.p.origin,

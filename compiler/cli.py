@@ -100,6 +100,13 @@ def _source_of(target: str | None, module: str | None) -> tuple[Path, str]:
     )
 
 
+def _apply_side_effects(pipelines, pipeline_dir: Path) -> None:
+    """The pipeline file's uploads and dataset registrations (compiler/side_effects.py)."""
+    from .side_effects import apply_side_effects
+
+    apply_side_effects(pipelines, pipeline_dir, lambda line: err.out(line, highlight=False))
+
+
 def _guard(fn):
     """Run a command; bad input becomes `file:line: message` lines and exit status 2."""
     try:
@@ -204,6 +211,7 @@ def compile_cmd(
                 err.out(f"wrote {output / rel}", highlight=False)
         for rel in done.removed:
             err.out(f"removed stale {output / rel}", highlight=False)
+        _apply_side_effects(result.pipelines, pipeline_dir)
 
     _guard(go)
 
@@ -246,6 +254,7 @@ def run_cmd(
                     f"(its parameters: {', '.join(sorted(known)) or 'none'})"
                 )
             mine = {k: v for k, v in overrides.items() if k in known}
+            _apply_side_effects([p], pipeline_dir)
             outcome = run_pipeline(
                 p, pipeline_dir, params=mine, regenerate_outputs=regenerate_outputs or None
             )

@@ -71,6 +71,8 @@ class Dataset(_Model):
     paths: list[DatasetPath]
     separator: str = ","
     header: bool = True
+    # How a tabular dataset's files are read (Dataset.Tabular.from_*_files).
+    format: Literal["delimited", "parquet", "json_lines"] = "delimited"
     registered_name: str | None = None
     registered_version: int | None = None
 
@@ -352,6 +354,18 @@ class DatastoreUpload(_Model):
     origin: Origin | None = None
 
 
+class DatasetRegistration(_Model):
+    """`dataset.register(ws, name, ...)` seen during capture: recorded, applied (written to the
+    dataset registry) by `mlpipe run` / `mlpipe compile`, never by `validate` / `ir`."""
+
+    name: str
+    dataset: Dataset
+    description: str | None = None
+    tags: dict[str, Scalar] = Field(default_factory=dict)
+    create_new_version: bool = False
+    origin: Origin | None = None
+
+
 class PipelineIR(_Model):
     schema_version: Literal["1"] = SCHEMA_VERSION
     name: str
@@ -370,6 +384,8 @@ class PipelineIR(_Model):
     publications: list[Publication] = Field(default_factory=list)
     # Datastore uploads the capture saw (in order); a runner may stage them before running.
     uploads: list[DatastoreUpload] = Field(default_factory=list)
+    # Dataset registrations the capture saw (in order), applied after the uploads.
+    registrations: list[DatasetRegistration] = Field(default_factory=list)
     continue_on_step_failure: bool = False
     # mlpipe.yaml `kubernetes:` defaults (default image, namespace, ...) for the kubernetes profiles.
     kubernetes: KubernetesPlacement = Field(default_factory=KubernetesPlacement)

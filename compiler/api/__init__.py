@@ -34,6 +34,7 @@ from .environment import (
     RunConfiguration,
 )
 from .exceptions import AzureMLException, UserErrorException
+from .model import Model
 from .pipeline import (
     CommandStep,
     Experiment,
@@ -113,6 +114,7 @@ __all__ = [
     "Environment",
     "Experiment",
     "FileDataset",
+    "Model",
     "MpiConfiguration",
     "OutputFileDatasetConfig",
     "OutputTabularDatasetConfig",

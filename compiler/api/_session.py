@@ -41,6 +41,7 @@ class Session:
         # datastores registered by the code (Datastore.register_*): name -> (type, origin)
         self.registered_datastores: dict[str, tuple[str, Origin | None]] = {}
         self.uploads: list = []  # ir.DatastoreUpload, in order
+        self.registrations: list = []  # ir.DatasetRegistration, in order
         self.network_refusals: list[BaseException] = []
         self.warnings: list[tuple[Origin | None, str]] = []
         self.displays: dict[str, str] = {}

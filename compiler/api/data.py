@@ -1,6 +1,8 @@
 """Datasets, datastore paths and step outputs, as the v1 SDK names them.
 
-These objects only describe data; nothing is read or written during capture. Copies made by
+During a capture these objects only describe data (nothing is read or written; registrations are
+recorded and applied by `mlpipe run` / `mlpipe compile`). In a step or a plain script, registered
+datasets are read from and written to the workspace's registry (compiler/runtime/registry.py). Copies made by
 `as_mount()`, `as_upload()`, `register_on_complete()`... share the `_uid` of the object they came
 from, because v1 identifies outputs by name and producer rather than by Python object identity.
 """
@@ -8,8 +10,22 @@ from, because v1 identifies outputs by name and producer rather than by Python o
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
+import sys
+import tempfile
 
+from ..runtime import store
+from ..runtime.registry import (
+    DatasetRegistry,
+    RegistryError,
+    dataset_files,
+    download_files,
+    read_frame,
+)
+from . import _live
+from ._live import session_info
 from ._session import current, fail
 from .workspace import Datastore
 
@@ -119,28 +135,25 @@ class DataReference:
 # -------------------------------------------------------------------------------------- datasets
 
 
-def _dataset_paths(path) -> list:
-    """Normalise the `path` argument of from_files / from_delimited_files."""
-    from ..ir import DataPath as IrDataPath
-    from ..ir import UrlPath
-
+def _dataset_paths(path) -> list[dict]:
+    """Normalise the `path` argument of from_files / from_delimited_files to IR DatasetPath dicts
+    (plain dicts, so step scripts need no pydantic)."""
     items = path if isinstance(path, list) else [path]
     out = []
     for item in items:
         if isinstance(item, tuple) and len(item) == 2:
-            out.append(
-                IrDataPath(datastore=_datastore_name(item[0]), path=str(item[1]).lstrip("/"))
-            )
+            out.append(_datapath(_datastore_name(item[0]), str(item[1])))
         elif isinstance(item, DataPath):
-            out.append(IrDataPath(datastore=item.datastore_name, path=item.path_on_datastore))
+            out.append(_datapath(item.datastore_name, item.path_on_datastore))
         elif isinstance(item, DataReference):
-            out.append(IrDataPath(datastore=item.datastore_name, path=item.path_on_datastore))
-        elif isinstance(item, str) and item:
+            out.append(_datapath(item.datastore_name, item.path_on_datastore))
+        elif isinstance(item, str | os.PathLike) and os.fspath(item):
+            item = os.fspath(item)
             if "://" in item:
-                out.append(UrlPath(url=item))
+                out.append({"kind": "url", "url": item})
             else:
                 # A bare path means the default datastore, like a path on `workspaceblobstore`.
-                out.append(IrDataPath(datastore="workspaceblobstore", path=item.lstrip("/")))
+                out.append(_datapath("workspaceblobstore", item))
         else:
             raise fail(
                 "dataset path must be a URL, a (datastore, 'relative/path') tuple, a DataPath "
@@ -151,34 +164,75 @@ def _dataset_paths(path) -> list:
     return out
 
 
+def _datapath(datastore: str, path: str) -> dict:
+    return {"kind": "datapath", "datastore": datastore, "path": path.lstrip("/")}
+
+
+def _header_flag(header) -> bool:
+    if isinstance(header, bool):
+        return header
+    return str(header).lower() not in ("false", "no_headers", "0", "none")
+
+
 class AbstractDataset:
+    """A FileDataset / TabularDataset. During a capture it only describes data; in a step or a
+    plain script it reads it (`to_pandas_dataframe`, `to_path`, `download`, `mount`)."""
+
     _type = "file"
 
-    def __init__(self, paths, separator=",", header=True):
+    def __init__(self, paths, separator=",", header=True, fmt="delimited"):
         self._paths = paths
         self._separator = separator
         self._header = header
+        self._format = fmt
         self.name = None
         self.version = None
         self.description = None
         self.tags = {}
         self.id = None
+        self._workspace = None
         self.origin = current().origin()
+
+    def _definition(self) -> dict:
+        return {
+            "type": self._type,
+            "paths": [dict(p) for p in self._paths],
+            "format": self._format,
+            "separator": self._separator,
+            "header": _header_flag(self._header),
+        }
 
     def _ir(self):
         from ..ir import Dataset
 
-        header = self._header
-        if not isinstance(header, bool):
-            header = str(header).lower() not in ("false", "no_headers", "0", "none")
+        d = self._definition()
         return Dataset(
-            type=self._type,
-            paths=list(self._paths),
-            separator=self._separator,
-            header=header,
+            type=d["type"],
+            paths=d["paths"],
+            separator=d["separator"],
+            header=d["header"],
+            format=d["format"],
             registered_name=self.name,
             registered_version=self.version,
         )
+
+    @classmethod
+    def _from_doc(cls, doc: dict, workspace=None) -> AbstractDataset:
+        """A registered version (a registry doc) as a dataset object."""
+        klass = TabularDataset if doc.get("type") == "tabular" else FileDataset
+        ds = klass(
+            [dict(p) for p in doc.get("paths") or []],
+            doc.get("separator") or ",",
+            doc.get("header", True),
+            doc.get("format") or "delimited",
+        )
+        ds.name = doc.get("name")
+        ds.version = doc.get("version")
+        ds.id = doc.get("id") or f"{ds.name}:{ds.version}"
+        ds.description = doc.get("description")
+        ds.tags = dict(doc.get("tags") or {})
+        ds._workspace = workspace
+        return ds
 
     def as_named_input(self, name):
         return DatasetConsumptionConfig(name, self, mode="direct")
@@ -192,16 +246,68 @@ class AbstractDataset:
         )
 
     def register(self, workspace, name, description=None, tags=None, create_new_version=False):
+        if not isinstance(name, str) or not name:
+            raise fail("Dataset.register: name must be a non-empty string")
+        if _live.capturing():
+            return self._register_at_capture(name, description, tags, create_new_version)
+        info = _live.info_of(workspace)
+        try:
+            doc, _created = DatasetRegistry(info).register(
+                name,
+                self._definition(),
+                description=description,
+                tags=tags,
+                create_new_version=create_new_version,
+                source=_registration_source(),
+            )
+        except RegistryError as exc:
+            raise _live.NotFound(str(exc)) from None
+        return AbstractDataset._from_doc(doc, workspace)
+
+    def _register_at_capture(self, name, description, tags, create_new_version):
+        """Recorded; `mlpipe run` / `mlpipe compile` write it to the registry (side_effects.py)."""
+        from ..ir import DatasetRegistration
+
         sess = current()
         other = copy.copy(self)
         other.name = name
         other.description = description
-        other.tags = tags or {}
+        other.tags = dict(tags or {})
         prior = sess.datasets.get(name)
-        other.version = (prior.version + 1) if prior is not None and create_new_version else 1
-        other.id = f"{name}:{other.version}"
+        if prior is not None:
+            version = prior.version + 1 if create_new_version else prior.version
+        else:
+            latest = _registered_latest(session_info(), name)
+            if latest is None:
+                version = 1
+            elif AbstractDataset._from_doc(latest)._definition() == self._definition():
+                version = latest["version"]  # applying it again adds no version
+            else:
+                version = latest["version"] + (1 if create_new_version else 0)
+        other.version = version
+        other.id = f"{name}:{version}"
         sess.datasets[name] = other
+        sess.registrations.append(
+            DatasetRegistration(
+                name=name,
+                dataset=self._ir(),
+                description=description,
+                tags={str(k): _scalar(v) for k, v in (tags or {}).items()},
+                create_new_version=bool(create_new_version),
+                origin=sess.origin(),
+            )
+        )
         return other
+
+    # ---- reading the data (steps and plain scripts)
+    def _files(self) -> list[tuple[str, str]]:
+        if _live.capturing():
+            raise fail("unreachable")
+        info = _live.info_of(self._workspace)
+        try:
+            return dataset_files(info, self._definition())
+        except FileNotFoundError as exc:
+            raise _live.NotFound(f"dataset {self.name or ''!r}: {exc}") from None
 
     def _not_at_capture(self, what):
         raise fail(
@@ -209,23 +315,41 @@ class AbstractDataset:
             "read it inside a step script instead"
         )
 
-    def to_pandas_dataframe(self, *a, **k):
-        self._not_at_capture("to_pandas_dataframe()")
-
     def to_path(self, *a, **k):
-        # Listing the files is only shown to the user (notebooks print it before building their
-        # pipeline): warn and go on rather than stop the capture.
-        current().warn(
-            "to_path() lists the dataset's files, which mlpipe does not read while capturing: "
-            "it returned an empty list here"
-        )
-        return []
+        """The files' paths relative to the dataset's base, each starting with '/' (v1)."""
+        if _live.capturing():
+            # Listing the files is only shown to the user (notebooks print it before building
+            # their pipeline): warn and go on rather than stop the capture.
+            current().warn(
+                "to_path() lists the dataset's files, which mlpipe does not read while "
+                "capturing: it returned an empty list here"
+            )
+            return []
+        return ["/" + rel for _, rel in self._files()]
 
-    def download(self, *a, **k):
-        self._not_at_capture("download()")
+    def download(self, target_path=None, overwrite=False, ignore_not_found=False):
+        """Copy the files into target_path (a new temporary folder by default); their paths."""
+        if _live.capturing():
+            self._not_at_capture("download()")
+        target = target_path or tempfile.mkdtemp(prefix="mlpipe-dataset-")
+        return download_files(self._files(), os.fspath(target), bool(overwrite))
 
-    def mount(self, *a, **k):
-        self._not_at_capture("mount()")
+    def mount(self, mount_point=None, **kwargs):
+        """A context manager giving a local folder with the files (links for local datastores)."""
+        if _live.capturing():
+            self._not_at_capture("mount()")
+        return _MountContext(self._files(), mount_point)
+
+    def to_pandas_dataframe(self, on_error="null", out_of_range_datetime="null"):
+        if _live.capturing():
+            self._not_at_capture("to_pandas_dataframe()")
+        files = self._files()
+        if all(store.is_local(loc) for loc, _ in files):
+            paths = [store.local_path(loc) for loc, _ in files]
+            return read_frame(paths, self._format, self._separator, _header_flag(self._header))
+        with tempfile.TemporaryDirectory(prefix="mlpipe-dataset-") as tmp:
+            paths = download_files(files, tmp, True)
+            return read_frame(paths, self._format, self._separator, _header_flag(self._header))
 
     def take(self, count):
         return self
@@ -234,7 +358,73 @@ class AbstractDataset:
         return self
 
     def __repr__(self) -> str:
+        if self.name:
+            return f"{type(self).__name__}(name={self.name!r}, version={self.version!r})"
         return f"{type(self).__name__}({self._paths!r})"
+
+
+class _MountContext:
+    """What v1's `dataset.mount()` returns: `with ds.mount() as ctx: ctx.mount_point`."""
+
+    def __init__(self, files, mount_point=None):
+        self._files = files
+        self.mount_point = os.path.abspath(mount_point or tempfile.mkdtemp(prefix="mlpipe-mount-"))
+        self._started = False
+
+    def start(self):
+        if self._started:
+            return
+        os.makedirs(self.mount_point, exist_ok=True)
+        for loc, rel in self._files:
+            dst = os.path.join(self.mount_point, *rel.split("/"))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if os.path.lexists(dst):
+                os.unlink(dst)
+            if store.is_local(loc):
+                os.symlink(store.local_path(loc), dst)  # no copy: a local datastore is "mounted"
+            else:
+                store.fetch_file(loc, dst)
+        self._started = True
+
+    def stop(self):
+        if self._started:
+            shutil.rmtree(self.mount_point, ignore_errors=True)
+            self._started = False
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __fspath__(self):
+        return self.mount_point
+
+    def __str__(self):
+        return self.mount_point
+
+
+def _scalar(value):
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+def _registration_source() -> dict:
+    from ..runtime.registry import run_context_data
+
+    data = run_context_data() or {}
+    if data.get("run_id"):
+        return {"run_id": data["run_id"], "step": data.get("step")}
+    return {"script": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else None}
+
+
+def _registered_latest(info, name):
+    try:
+        return DatasetRegistry(info).get(name)
+    except RegistryError:
+        return None
+    except Exception:  # an unreachable store while capturing: treat as not registered
+        return None
 
 
 class FileDataset(AbstractDataset):
@@ -269,18 +459,22 @@ class _TabularFactory:
         return TabularDataset(_dataset_paths(path), separator=separator, header=header)
 
     @staticmethod
-    def from_parquet_files(path, *a, **k):
-        raise fail(
-            "Dataset.Tabular.from_parquet_files is not supported yet: use from_delimited_files, "
-            "or Dataset.File.from_files and read the parquet files in the step script"
-        )
+    def from_parquet_files(
+        path, validate=True, include_path=False, set_column_types=None, partition_format=None
+    ):
+        return TabularDataset(_dataset_paths(path), fmt="parquet")
 
     @staticmethod
-    def from_json_lines_files(path, *a, **k):
-        raise fail(
-            "Dataset.Tabular.from_json_lines_files is not supported yet: use "
-            "Dataset.File.from_files and read the files in the step script"
-        )
+    def from_json_lines_files(
+        path,
+        validate=True,
+        include_path=False,
+        set_column_types=None,
+        partition_format=None,
+        invalid_lines="error",
+        encoding="utf8",
+    ):
+        return TabularDataset(_dataset_paths(path), fmt="json_lines")
 
     @staticmethod
     def from_sql_query(*a, **k):
@@ -295,25 +489,59 @@ class Dataset:
 
     @staticmethod
     def get_by_name(workspace, name, version="latest"):
-        found = current().datasets.get(name)
-        if found is None:
-            raise fail(
-                f"dataset {name!r} is not registered in this file: build it with "
-                "Dataset.File.from_files(...) / Dataset.Tabular.from_delimited_files(...) "
-                "and .register(ws, name) before using it"
-            )
-        return found
+        """A registered dataset: during a capture the file's own registrations first, then the
+        workspace's registry (read only); elsewhere the registry."""
+        if _live.capturing():
+            found = current().datasets.get(name)
+            if found is not None and (
+                version in (None, "latest") or str(version) == str(found.version)
+            ):
+                return found
+        info = _live.info_of(workspace)
+        try:
+            doc = DatasetRegistry(info).get(name, version)
+        except RegistryError as exc:
+            if _live.capturing():
+                raise fail(
+                    f"{exc}; or build it with Dataset.File.from_files(...) / "
+                    "Dataset.Tabular.from_delimited_files(...) and .register(ws, name) in this file"
+                ) from None
+            raise _live.not_found(exc) from None
+        return AbstractDataset._from_doc(doc, workspace)
 
     @staticmethod
     def get_by_id(workspace, id):
-        for ds in current().datasets.values():
-            if ds.id == id:
-                return ds
-        raise fail(f"no dataset with id {id!r} was registered in this file")
+        if _live.capturing():
+            for ds in current().datasets.values():
+                if ds.id == id:
+                    return ds
+        info = _live.info_of(workspace)
+        try:
+            doc = DatasetRegistry(info).get_by_id(id)
+        except RegistryError as exc:
+            if _live.capturing():
+                raise fail(str(exc)) from None
+            raise _live.not_found(exc) from None
+        return AbstractDataset._from_doc(doc, workspace)
 
     @staticmethod
     def get_all(workspace):
-        return dict(current().datasets)
+        """name -> latest registered version (during a capture: plus this file's registrations)."""
+        info = _live.info_of(workspace)
+        reg = DatasetRegistry(info)
+        out = {}
+        try:
+            names = reg.names()
+        except Exception:
+            names = []
+        for name in names:
+            try:
+                out[name] = AbstractDataset._from_doc(reg.get(name), workspace)
+            except RegistryError:
+                continue
+        if _live.capturing():
+            out.update(current().datasets)
+        return dict(sorted(out.items()))
 
 
 class DatasetConsumptionConfig:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from ..runtime import store
+from . import _live
 from ._session import current, fail
 from ._v1 import V1Object
 from .exceptions import ComputeTargetException, UnknownCompute, UnknownComputeKey, UnknownDatastore  # noqa: F401 (re-exported)
@@ -37,14 +39,15 @@ class Workspace(V1Object):
         tags=None,
         _cloud="AzureCloud",
     ):
-        cfg = current().config
-        self.name = workspace_name or cfg.name
+        # Inside a step: the pipeline's workspace from the run context (no mlpipe.yaml, no PyYAML).
+        self._info = _live.step_info()
+        self.name = workspace_name or (self._info.name if self._info else current().config.name)
         self.subscription_id = subscription_id or "00000000-0000-0000-0000-000000000000"
         self.resource_group = resource_group or "mlpipe"
         self.location = _location or "local"
         self.sku = sku
         self.tags = tags or {}
-        self._default_datastore = "workspaceblobstore"
+        self._default_datastore = self._info.default if self._info else "workspaceblobstore"
 
     @classmethod
     def from_config(cls, path=None, auth=None, _logger=None, _file_name=None):
@@ -89,7 +92,23 @@ class Workspace(V1Object):
 
     @property
     def datastores(self) -> dict[str, Datastore]:
+        if self._info is not None:
+            return {n: Datastore(self, n) for n in self._info.names}
         return {n: Datastore(self, n) for n in sorted(current().config.datastores)}
+
+    @property
+    def datasets(self) -> dict:
+        """Registered datasets, name -> latest version (during a capture: plus the file's own)."""
+        from .data import Dataset
+
+        return Dataset.get_all(self)
+
+    @property
+    def models(self) -> dict:
+        """Registered models, name -> latest version."""
+        from .model import Model
+
+        return {m.name: m for m in Model.list(self, latest=True)}
 
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
@@ -158,6 +177,9 @@ class Datastore:
     def __init__(self, workspace, name=None):
         if name is None:
             name = workspace.get_default_datastore().name if workspace else "workspaceblobstore"
+        if not _live.capturing():
+            self._init_live(workspace, name)
+            return
         sess = current()
         cfg = sess.config
         if name not in cfg.datastores:
@@ -175,6 +197,20 @@ class Datastore:
             self.datastore_type = "AzureBlob" if name != "workspacefilestore" else "AzureFile"
         self.container_name = name
         self.account_name = "local"
+
+    def _init_live(self, workspace, name):
+        info = _live.info_of(workspace)
+        if name not in info.names:
+            raise _live.NotFound(
+                f"unknown datastore {name!r} in workspace {info.name!r} (datastores: "
+                f"{', '.join(info.names) or 'none'}); declare it in mlpipe.yaml under datastores:"
+            )
+        self.workspace = workspace
+        self.name = name
+        self.datastore_type = "AzureBlob" if name != "workspacefilestore" else "AzureFile"
+        self.container_name = name
+        self.account_name = "local"
+        self._info = info
 
     @staticmethod
     def get(workspace, datastore_name):
@@ -300,25 +336,72 @@ class Datastore:
                 origin=sess.origin(),
             )
         )
+        # Applied by `mlpipe run` / `mlpipe compile` before the pipeline runs (never by validate /
+        # ir): see compiler/side_effects.py.
         missing = [f for f in sources if not os.path.exists(os.fspath(f))]
-        note = f" ({', '.join(map(str, missing))} not found)" if missing else ""
-        sess.warn(
-            f"{what} is recorded, not performed, during capture{note}: make sure "
-            f"{target or '.'!r} in datastore {self.name!r} holds the data when the pipeline runs"
-        )
+        if missing:
+            sess.warn(
+                f"{what}: {', '.join(map(str, missing))} not found: `mlpipe run` / `mlpipe "
+                "compile` upload the files before the pipeline runs, so they must exist then"
+            )
         return self.path(target or None)
 
     def upload(self, src_dir, target_path=None, overwrite=False, show_progress=True):
-        return self._record_upload(
-            "Datastore.upload", [src_dir], True, None, target_path, overwrite
-        )
+        if _live.capturing():
+            return self._record_upload(
+                "Datastore.upload", [src_dir], True, None, target_path, overwrite
+            )
+        plan = _live.upload_plan([src_dir], True, None)
+        return self._upload_now(plan, target_path, overwrite, show_progress)
 
     def upload_files(
         self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True
     ):
-        return self._record_upload(
-            "Datastore.upload_files", files, False, relative_root, target_path, overwrite
-        )
+        if _live.capturing():
+            return self._record_upload(
+                "Datastore.upload_files", files, False, relative_root, target_path, overwrite
+            )
+        if isinstance(files, str | bytes | os.PathLike):
+            files = [files]
+        plan = _live.upload_plan([os.fspath(f) for f in files], False, relative_root)
+        return self._upload_now(plan, target_path, overwrite, show_progress)
+
+    def _upload_now(self, plan, target_path, overwrite, show_progress):
+        done = _live.upload(self._info, self.name, plan, target_path, bool(overwrite))
+        if show_progress:
+            print(
+                f"Uploaded {len(done['uploaded'])} files to {self.name}"
+                + (f" ({len(done['unchanged'])} unchanged)" if done["unchanged"] else "")
+                + (f" ({len(done['kept'])} existing kept)" if done["kept"] else "")
+            )
+        return self.path(str(target_path or "").strip("/") or None)
+
+    def download(self, target_path, prefix=None, overwrite=False, show_progress=True):
+        """Copy the datastore's files (under `prefix`) into target_path, keeping their paths;
+        returns how many were copied (existing files are kept unless overwrite)."""
+        if _live.capturing():
+            raise fail(
+                "Datastore.download() during a capture would read data: download in a step "
+                "script or a plain script instead"
+            )
+        prefix = str(prefix or "").strip("/")
+        root = self._info.location(self.name, "")
+        try:
+            _, files = store.resolve_files(self._info.location(self.name, prefix))
+        except FileNotFoundError:
+            files = []
+        count = 0
+        base = os.path.abspath(os.path.expanduser(os.fspath(target_path)))
+        for loc, _rel in files:
+            rel = _relative_to(loc, root)
+            dest = os.path.join(base, *rel.split("/"))
+            if os.path.exists(dest) and not overwrite:
+                continue
+            store.fetch_file(loc, dest)
+            count += 1
+        if show_progress:
+            print(f"Downloaded {count} files from {self.name} to {base}")
+        return count
 
     def __eq__(self, other):
         return isinstance(other, Datastore) and other.name == self.name
@@ -328,6 +411,16 @@ class Datastore:
 
     def __repr__(self) -> str:
         return f"Datastore({self.name!r})"
+
+
+def _relative_to(location: str, root: str) -> str:
+    if store.is_local(location):
+        return os.path.relpath(store.local_path(location), store.local_path(root)).replace(
+            os.sep, "/"
+        )
+    _, path = store._fs(location)
+    _, base = store._fs(root)
+    return path[len(base.rstrip("/")) :].lstrip("/")
 
 
 # -------------------------------------------------------------------------------------- compute

@@ -27,6 +27,7 @@ _CORE = [
     "ScriptRunConfig",
     "ComputeTarget",
     "RunConfiguration",
+    "Model",
 ]
 _PIPELINE_CORE = [
     "Pipeline",
@@ -74,6 +75,7 @@ MODULES: dict[str, list[str]] = {
     "core.experiment": ["Experiment"],
     "core.environment": ["Environment", "CondaDependencies", "DEFAULT_CPU_IMAGE"],
     "core.run": ["Run"],
+    "core.model": ["Model"],
     "core.script_run_config": ["ScriptRunConfig"],
     "core.authentication": _AUTH,
     "core.compute": ["ComputeTarget", "AmlCompute", "ComputeInstance"],

@@ -20,22 +20,24 @@ ENV_VAR = "MLPIPE_RUN_CONTEXT"
 class TabularInput:
     """A tabular dataset consumed "direct": the files were downloaded before the script started."""
 
-    def __init__(self, name: str, files: list[str], separator: str = ",", header: bool = True):
+    def __init__(
+        self,
+        name: str,
+        files: list[str],
+        separator: str = ",",
+        header: bool = True,
+        fmt: str = "delimited",
+    ):
         self.name = name
         self.files = list(files)
         self.separator = separator
         self.header = header
+        self.format = fmt  # delimited | parquet | json_lines (Dataset.Tabular.from_*_files)
 
     def to_pandas_dataframe(self):
-        import pandas as pd  # only when called
+        from .registry import read_frame  # pandas / pyarrow only when called
 
-        header = 0 if self.header else None
-        frames = [pd.read_csv(f, sep=self.separator, header=header) for f in self.files]
-        if not frames:
-            return pd.DataFrame()
-        if len(frames) == 1:
-            return frames[0]
-        return pd.concat(frames, ignore_index=True)
+        return read_frame(self.files, self.format, self.separator, self.header)
 
     def to_path(self) -> list[str]:
         return list(self.files)
@@ -270,6 +272,7 @@ class Run(_Logger):
                     spec.get("files", []),
                     spec.get("separator", ","),
                     spec.get("header", True),
+                    spec.get("format", "delimited"),
                 )
             elif isinstance(spec, dict):
                 self.input_datasets[name] = spec.get("path")

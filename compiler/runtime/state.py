@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from contextlib import contextmanager
 
 from . import store
@@ -84,7 +83,16 @@ class State:
         return store.join(self.root, "cache", fingerprint + ".json")
 
     def registry(self, dataset: str) -> str:
+        """The single-file registry of mlpipe before write-once versions (read for old state)."""
         return store.join(self.root, "registry", safe_name(dataset) + ".json")
+
+    def dataset_versions(self, dataset: str) -> str:
+        """The folder of a registered dataset's write-once versions `<n>.json` (registry.py)."""
+        return store.join(self.root, "datasets", safe_name(dataset))
+
+    def model_versions(self, model: str) -> str:
+        """The folder of a registered model's versions, files and edits (models.py)."""
+        return store.join(self.root, "models", safe_name(model))
 
     @contextmanager
     def lock(self, url: str):
@@ -114,16 +122,3 @@ class State:
             if store.write_once(store.join(folder, f"{version}.json"), data):
                 return version
             version += 1
-
-    def register(self, dataset: str, version_info: dict, description: str | None = None) -> int:
-        """Append a version to the local dataset registry; returns the new version number."""
-        url = self.registry(dataset)
-        with self.lock(url):
-            doc = store.read_json(url) or {"name": dataset, "versions": []}
-            version = max((v.get("version", 0) for v in doc["versions"]), default=0) + 1
-            entry = dict(version_info, version=version, registered=time.time())
-            if description:
-                entry["description"] = description
-            doc["versions"].append(entry)
-            store.write_json_atomic(url, doc)
-        return version

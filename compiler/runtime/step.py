@@ -209,6 +209,8 @@ class _Step:
                 "separator": dataset.get("separator", ","),
                 "header": dataset.get("header", True),
             }
+            if dataset.get("format", "delimited") != "delimited":  # fingerprints stay as they were
+                tabular["format"] = dataset["format"]
         entries = file_entries(files, self.stat_cache)
         content = combine(entries)
         return _InputPlan(
@@ -431,6 +433,7 @@ class _Step:
                 "files": local,
                 "separator": plan.tabular["separator"],
                 "header": plan.tabular["header"],
+                "format": plan.tabular.get("format", "delimited"),
             }
         all_local = all(store.is_local(loc) for loc, _ in files)
         if plan.mode in ("mount", "direct") and all_local:
@@ -891,20 +894,7 @@ def run_step(
             for o in st.step.get("outputs") or []:
                 if o.get("register_as"):
                     rec = outputs[o["name"]]
-                    version = st.state.register(
-                        o["register_as"],
-                        {
-                            "url": rec["url"],
-                            "datastore": rec["datastore"],
-                            "path": rec["path"],
-                            "fingerprint": rec["fingerprint"],
-                            "run_id": ctx.run_id,
-                            "step": step_name,
-                            "output": o["name"],
-                        },
-                        o.get("register_description"),
-                    )
-                    rec["registered"] = {"name": o["register_as"], "version": version}
+                    rec["registered"] = _register_output(st, o, rec)
         except Exception as exc:
             return fail(f"publishing outputs failed: {type(exc).__name__}: {exc}")
 
@@ -966,6 +956,26 @@ def _reason(st: _Step, fp: str, known: dict, plans: list) -> tuple[str, str | No
         return st.reason_to_run(fp, known["fingerprint_parts"], known["environment_packages"])
     except Exception as exc:
         return f"no reusable earlier run; the reason is unknown: {type(exc).__name__}: {exc}", None
+
+
+def _register_output(st: _Step, output: dict, rec: dict) -> dict:
+    """register_on_complete: a new version of the dataset per execution (a reused step adds none)."""
+    from .registry import DatasetRegistry, WorkspaceInfo
+
+    registry = DatasetRegistry(WorkspaceInfo.from_ir(st.ir), st.cache_dir)
+    doc, _ = registry.register(
+        output["register_as"],
+        {
+            "type": "file",
+            "paths": [{"kind": "datapath", "datastore": rec["datastore"], "path": rec["path"]}],
+        },
+        description=output.get("register_description"),
+        create_new_version=True,
+        dedupe=False,
+        fingerprint=rec["fingerprint"],
+        source={"run_id": st.ctx.run_id, "step": st.name, "output": output["name"]},
+    )
+    return {"name": output["register_as"], "version": doc["version"]}
 
 
 def _save_logs(st: _Step, logdir: str) -> None:

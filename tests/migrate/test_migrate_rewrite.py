@@ -150,13 +150,13 @@ def test_imports_inside_functions_and_try_blocks():
 def test_names_without_equivalent_stay_on_azureml_and_are_reported():
     source = """\
         from azureml.pipeline.steps import PythonScriptStep, ParallelRunStep
-        from azureml.core.model import Model
+        from azureml.core.model import InferenceConfig
         from azureml.core import *
     """
     new, problems = migrate(source)
     assert new.splitlines() == [
         "from mlpipe import PythonScriptStep; from azureml.pipeline.steps import ParallelRunStep",
-        "from azureml.core.model import Model",
+        "from azureml.core.model import InferenceConfig",
         "from azureml.core import *",
     ]
     by_line = {p.line: p.message for p in problems}
@@ -194,25 +194,25 @@ def test_dropping_a_name_from_a_parenthesised_import_keeps_every_line():
 def test_dropping_names_anywhere_in_a_list(dropped):
     names = {"first": 0, "middle": 1, "last": 2}
     items = ["Workspace", "Run", "Experiment"]
-    items[names[dropped]] = "Model"  # azureml.core.Model has no mlpipe equivalent
+    items[names[dropped]] = "Webservice"  # azureml.core.Webservice has no mlpipe equivalent
     body = "".join(f"    {n},\n" for n in items)
     source = f"from azureml.core import (\n{body})\nx = 1\n"
     new, problems = migrate(source)
     assert new.splitlines()[-1] == "x = 1"
-    assert "from azureml.core import Model" in new
+    assert "from azureml.core import Webservice" in new
     assert [p.line for p in problems] == [2 + names[dropped]]
 
 
 def test_no_trailing_comma_and_names_sharing_lines():
     source = """\
-        from azureml.core import (Workspace, Model,
+        from azureml.core import (Workspace, Webservice,
                                   Run)
         x = 1
     """
     new, _ = migrate(source)
     assert new.splitlines()[2] == "x = 1"
-    assert "from azureml.core import Model" in new
-    assert_same_objects(source, new, ["Workspace", "Run", "Model"])
+    assert "from azureml.core import Webservice" in new
+    assert_same_objects(source, new, ["Workspace", "Run", "Webservice"])
 
 
 def test_module_references_without_equivalent_keep_the_azureml_import():

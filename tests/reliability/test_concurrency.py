@@ -204,8 +204,8 @@ def assert_state_consistent(folder: Path, allow_failed: bool = False) -> None:
 
 
 def registry_versions(folder: Path) -> list[int]:
-    doc = json.loads(Path(state_of(folder).registry("merged_parts")).read_text())
-    return [v["version"] for v in doc["versions"]]
+    versions = Path(state_of(folder).dataset_versions("merged_parts"))
+    return sorted(json.loads(f.read_text())["version"] for f in versions.glob("*.json"))
 
 
 def executions(folder: Path) -> list[tuple[str, str, str]]:
@@ -358,11 +358,14 @@ def test_readers_never_see_a_torn_state_file(tmp_path):
 
 REGISTER = """
 import sys
-from mlpipe.runtime.state import Datastores, State
+from mlpipe.runtime.registry import DatasetRegistry, WorkspaceInfo
 root, n, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-state = State(Datastores({"default_datastore": "d", "datastores": [{"name": "d", "url": root}]}))
+registry = DatasetRegistry(WorkspaceInfo("w", {"d": root}, "d"))
 for i in range(n):
-    state.register("ds", {"run_id": tag, "i": i})
+    registry.register(
+        "ds", {"type": "file", "paths": [{"kind": "datapath", "datastore": "d", "path": "x"}]},
+        dedupe=False, source={"run_id": tag, "i": i},
+    )
 """
 
 
@@ -374,11 +377,12 @@ def test_concurrent_registrations_get_distinct_consecutive_versions(tmp_path):
         for k in range(4)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0] * 4
-    doc = json.loads(Path(state_of_root(tmp_path).registry("ds")).read_text())
-    assert sorted(v["version"] for v in doc["versions"]) == list(range(1, 101))
+    folder = Path(state_of_root(tmp_path).dataset_versions("ds"))
+    versions = [json.loads(f.read_text()) for f in folder.glob("*.json")]
+    assert sorted(v["version"] for v in versions) == list(range(1, 101))
     per_writer = {}
-    for v in doc["versions"]:
-        per_writer.setdefault(v["run_id"], []).append(v["i"])
+    for v in versions:
+        per_writer.setdefault(v["source"]["run_id"], []).append(v["source"]["i"])
     assert all(sorted(x) == list(range(25)) for x in per_writer.values())
 
 

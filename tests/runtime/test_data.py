@@ -238,20 +238,28 @@ def test_upload_globs_and_registration(world):
     up = w.ds / "uploads" / res.run_id
     files = sorted(str(p.relative_to(up)) for p in up.rglob("*") if p.is_file())
     assert files == ["logs/run.log", "model.pkl"]
-    registry = json.loads((w.ds / ".mlpipe" / "registry" / "my_data.json").read_text())
-    assert [v["version"] for v in registry["versions"]] == [1]
-    assert (
-        registry["versions"][0]["path"] == "fixed/reg"
-        and registry["versions"][0]["description"] == "d"
-    )
+    versions = registered_versions(w.ds, "my_data")
+    assert [v["version"] for v in versions] == [1]
+    assert versions[0]["paths"] == [
+        {"kind": "datapath", "datastore": "workspaceblobstore", "path": "fixed/reg"}
+    ]
+    assert versions[0]["description"] == "d"
     # reused: no new version; regenerated: a new one, fixed destination replaced in place
     w.run(ir)
     res = w.run(ir, regenerate_outputs=True)
-    registry = json.loads((w.ds / ".mlpipe" / "registry" / "my_data.json").read_text())
-    assert [v["version"] for v in registry["versions"]] == [1, 2]
-    assert registry["versions"][1]["run_id"] == res.run_id
+    versions = registered_versions(w.ds, "my_data")
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[1]["source"]["run_id"] == res.run_id
     assert (w.ds / "fixed" / "reg" / "r.txt").read_text() == "registered"
     assert [p.name for p in (w.ds / "fixed").iterdir()] == ["reg"]  # no temp leftovers
+
+
+def registered_versions(datastore, name: str) -> list[dict]:
+    """The write-once version files of a registered dataset, oldest first."""
+    folder = datastore / ".mlpipe" / "datasets" / name
+    return sorted(
+        (json.loads(f.read_text()) for f in folder.glob("*.json")), key=lambda v: v["version"]
+    )
 
 
 def test_parameter_backed_data_and_datastore_override(world, monkeypatch, tmp_path):

@@ -1,0 +1,335 @@
+"""The model registry: `Model.register`, `Model.list`, `get_model_path`... for steps and scripts.
+
+Standard library only (+ fsspec for remote datastores; MLflow only when MLFLOW_TRACKING_URI is set).
+
+State, under `<default datastore>/.mlpipe/models/<name>/`:
+
+    files/<key>/...              the model's files, uploaded first under a fresh key, never changed
+    <version>.json               write-once version doc (State.add_version), pointing at files/<key>
+    edits/<version>/<t>-<id>.json  append-only tag / property edits, applied in name order
+
+A version doc is written only after its files are complete, so a visible version is whole; two
+registrations of one name at once each get their own version; concurrent tag edits are separate
+files, so none is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+
+from . import store
+from .registry import RegistryError, WorkspaceInfo, _version_number
+from .state import safe_name
+
+
+class ModelRegistry:
+    def __init__(self, workspace: WorkspaceInfo):
+        self.ws = workspace
+        self.state = workspace.state()
+        self.root = store.join(self.state.root, "models")
+
+    def folder(self, name: str) -> str:
+        return store.join(self.root, safe_name(name))
+
+    # ------------------------------------------------------------------------------ writing
+    def register(
+        self,
+        name: str,
+        model_path: str,
+        *,
+        tags: dict | None = None,
+        properties: dict | None = None,
+        description: str | None = None,
+        datasets: list | None = None,
+        framework: str | None = None,
+        framework_version: str | None = None,
+        run: dict | None = None,
+        extra: dict | None = None,
+    ) -> dict:
+        """Upload `model_path` (a file or a folder) and add a version of `name`; returns its doc."""
+        _check_name(name)
+        src = os.path.abspath(os.path.expanduser(os.fspath(model_path)))
+        if not os.path.exists(src):
+            raise FileNotFoundError(f"model_path {model_path!r} does not exist")
+        entry_name = os.path.basename(src.rstrip(os.sep)) or "model"
+        key = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}"
+        files_url = store.join(self.folder(name), "files", key)
+        listing = _local_files(src, entry_name)
+        _store_copies(listing, files_url)
+        entry = {
+            "name": name,
+            "description": description,
+            "tags": _str_keys(tags),
+            "properties": _str_keys(properties),
+            "datasets": [list(d) if isinstance(d, list | tuple) else d for d in datasets or []],
+            "framework": framework,
+            "framework_version": framework_version,
+            "created": time.time(),
+            "files": {
+                "key": key,
+                "entry": entry_name,
+                "is_dir": os.path.isdir(src),
+                "list": sorted(rel for _, rel in listing),
+                "bytes": sum(os.path.getsize(p) for p, _ in listing),
+            },
+            "run": run or {},
+            **(extra or {}),
+        }
+        version = self.state.add_version(self.folder(name), entry)
+        return self._resolved(dict(entry, version=version))
+
+    def edit(self, name: str, version: int, op: str, value) -> None:
+        """Append a tag / property edit (op: add_tags, remove_tags, add_properties)."""
+        self.get(name, version)  # exists?
+        stamp = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+        url = store.join(self.folder(name), "edits", str(version), f"{stamp}.json")
+        data = json.dumps({"op": op, "value": value, "time": time.time()}, sort_keys=True)
+        store.write_once(url, (data + "\n").encode("utf-8"))
+
+    # ------------------------------------------------------------------------------ reading
+    def names(self) -> list[str]:
+        out = []
+        for entry in store.list_names(self.root):
+            doc = self._doc(
+                store.join(self.root, entry), self._numbers(store.join(self.root, entry))
+            )
+            if doc is not None:
+                out.append(doc["name"])
+        return sorted(out)
+
+    def _numbers(self, folder: str) -> list[int]:
+        return sorted(
+            int(n[:-5])
+            for n in store.list_names(folder)
+            if n.endswith(".json") and n[:-5].isdigit()
+        )
+
+    def _doc(self, folder: str, numbers: list[int]) -> dict | None:
+        for n in reversed(numbers):
+            doc = store.read_json(store.join(folder, f"{n}.json"))
+            if doc is not None:
+                return doc
+        return None
+
+    def versions(self, name: str) -> list[dict]:
+        folder = self.folder(name)
+        out = []
+        for n in self._numbers(folder):
+            doc = store.read_json(store.join(folder, f"{n}.json"))
+            if doc is not None and doc.get("name") == name:
+                out.append(self._resolved(doc))
+        return out
+
+    def get(self, name: str, version=None) -> dict:
+        number = _version_number(version)
+        versions = self.versions(name)
+        if not versions:
+            known = ", ".join(self.names()) or "none"
+            raise RegistryError(
+                f"no model named {name!r} is registered in workspace {self.ws.name!r} "
+                f"(registered: {known})"
+            )
+        if number is None:
+            return versions[-1]
+        for doc in versions:
+            if doc["version"] == number:
+                return doc
+        have = ", ".join(str(d["version"]) for d in versions)
+        raise RegistryError(f"model {name!r} has no version {number} (versions: {have})")
+
+    def list(self, name=None, tags=None, properties=None, run_id=None, latest=False) -> list[dict]:
+        """Versions matching every filter, newest first per name (v1's order)."""
+        out = []
+        for n in [name] if name else self.names():
+            docs = [d for d in self.versions(n) if _matches(d, tags, properties, run_id)]
+            docs.sort(key=lambda d: d["version"], reverse=True)
+            out.extend(docs[:1] if latest else docs)
+        return out
+
+    def _resolved(self, doc: dict) -> dict:
+        """The version doc with its edits applied and `id` / `url` filled in."""
+        doc = dict(doc)
+        doc["tags"] = dict(doc.get("tags") or {})
+        doc["properties"] = dict(doc.get("properties") or {})
+        doc["id"] = f"{doc['name']}:{doc['version']}"
+        edits = store.join(self.folder(doc["name"]), "edits", str(doc["version"]))
+        for entry in store.list_names(edits):
+            if not entry.endswith(".json"):
+                continue
+            edit = store.read_json(store.join(edits, entry))
+            if edit:
+                _apply_edit(doc, edit)
+        doc["url"] = store.join(self.folder(doc["name"]), "files", doc["files"]["key"])
+        return doc
+
+    # ------------------------------------------------------------------------------ files
+    def download(self, doc: dict, target_dir: str, exist_ok: bool = False) -> str:
+        """Copy the model's files into target_dir; returns the path of its file or folder."""
+        target_dir = os.path.abspath(os.path.expanduser(os.fspath(target_dir)))
+        entry = os.path.join(target_dir, doc["files"]["entry"])
+        if os.path.exists(entry):
+            if not exist_ok:
+                raise FileExistsError(f"{entry} exists: pass exist_ok=True to replace it")
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                shutil.rmtree(entry)
+            else:
+                os.unlink(entry)
+        for rel in doc["files"]["list"]:
+            store.fetch_file(store.join(doc["url"], rel), os.path.join(target_dir, *rel.split("/")))
+        return entry
+
+
+def _store_copies(listing: list[tuple[str, str]], url: str) -> None:
+    """Copy the files to a fresh location. Copies, never hard links (publish_tree links when it
+    can): a script that rewrites its model file afterwards must not change a registered version."""
+    if not store.is_local(url):
+        fs, path = store._fs(url)
+        for src, rel in listing:
+            fs.put_file(src, f"{path.rstrip('/')}/{rel}")
+        return
+    dest = store.local_path(url)
+    tmp = f"{dest}.{uuid.uuid4().hex[:12]}.partial"
+    for src, rel in listing:
+        target = os.path.join(tmp, *rel.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(src, target)
+    os.makedirs(tmp, exist_ok=True)
+    os.rename(tmp, dest)  # the key is new: nothing to replace
+
+
+def _check_name(name) -> None:
+    if not isinstance(name, str) or not name or len(name) > 255:
+        raise ValueError("model_name must be a non-empty string of at most 255 characters")
+
+
+def _str_keys(d) -> dict:
+    return {str(k): v for k, v in (d or {}).items()}
+
+
+def _local_files(src: str, entry_name: str) -> list[tuple[str, str]]:
+    if os.path.isfile(src):
+        return [(src, entry_name)]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames.sort()
+        for f in sorted(filenames):
+            path = os.path.join(dirpath, f)
+            rel = os.path.relpath(path, src).replace(os.sep, "/")
+            out.append((path, f"{entry_name}/{rel}"))
+    return out
+
+
+def _apply_edit(doc: dict, edit: dict) -> None:
+    op, value = edit.get("op"), edit.get("value")
+    if op == "add_tags" and isinstance(value, dict):
+        doc["tags"].update(value)
+    elif op == "remove_tags" and isinstance(value, list):
+        for key in value:
+            doc["tags"].pop(key, None)
+    elif op == "add_properties" and isinstance(value, dict):
+        for key, val in value.items():
+            doc["properties"].setdefault(key, val)  # add-only: the first value stays
+    elif op == "set" and isinstance(value, dict):
+        doc.update({k: v for k, v in value.items() if k in ("description", "mlflow")})
+
+
+def _matches(doc: dict, tags, properties, run_id) -> bool:
+    run = doc.get("run") or {}
+    if run_id is not None and run_id not in (run.get("id"), run.get("pipeline_run_id")):
+        return False
+    return _kv_match(doc["tags"], tags) and _kv_match(doc["properties"], properties)
+
+
+def _kv_match(have: dict, wanted) -> bool:
+    """v1's filter: a list of keys and/or [key, value] pairs (a dict works too); all must match."""
+    if not wanted:
+        return True
+    items = wanted.items() if isinstance(wanted, dict) else wanted
+    if isinstance(items, str):
+        items = [items]
+    for item in items:
+        if isinstance(item, list | tuple) and len(item) == 2:
+            key, value = item
+            if key not in have or str(have[key]) != str(value):
+                return False
+        elif isinstance(item, list | tuple) and len(item) == 1:
+            if item[0] not in have:
+                return False
+        elif item not in have:
+            return False
+    return True
+
+
+# ------------------------------------------------------------------------------ entry points
+
+
+def step_run_info() -> dict:
+    """The registering step run ({} outside a step): ids Model.list(run_id=...) matches."""
+    from .registry import run_context_data
+
+    data = run_context_data() or {}
+    if not data.get("run_id"):
+        return {}
+    return {
+        "id": data.get("id"),
+        "pipeline_run_id": data.get("run_id"),
+        "step": data.get("step"),
+        "experiment": data.get("experiment"),
+    }
+
+
+def register_model(run, model_name: str, model_path: str | None = None, **kwargs):
+    """`Run.register_model(model_name, model_path, tags, properties, ...)` for the step's Run.
+
+    `model_path` is relative to the script's working folder (where v1's `outputs/` lives; v1 read
+    it from the run's uploaded files, which are the same files). Returns an `mlpipe.api.Model`."""
+    from mlpipe.api.model import Model
+
+    run_info = step_run_info()
+    if getattr(run, "id", None):
+        run_info["id"] = run.id
+    return Model._register(None, model_path or "outputs", model_name, run_info=run_info, **kwargs)
+
+
+def mirror_to_mlflow(doc: dict, say=None) -> dict | None:
+    """Register the version in MLflow's model registry when MLFLOW_TRACKING_URI is set.
+
+    Returns {"name", "version", "run_id"} of the MLflow model version, or None without a tracking
+    URI. MLflow numbers its versions itself; mlpipe's number and MLflow's agree when every
+    registration of the name goes through mlpipe (both count from 1), and a mismatch is reported.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return None
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        if say:
+            say("MLFLOW_TRACKING_URI is set but mlflow is not installed: model not mirrored")
+        return None
+    client = MlflowClient(tracking_uri=uri)
+    name = doc["name"]
+    try:
+        client.create_registered_model(name)
+    except Exception as exc:  # already registered: MLflow raises RESOURCE_ALREADY_EXISTS
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
+            raise
+    run_id = os.environ.get("MLFLOW_RUN_ID") or None
+    mv = client.create_model_version(
+        name,
+        source=doc["url"],
+        run_id=run_id,
+        tags={str(k): str(v) for k, v in doc["tags"].items()},
+        description=doc.get("description"),
+    )
+    version = int(mv.version)
+    if version != doc["version"] and say:
+        say(
+            f"MLflow numbered model {name!r} version {version}, mlpipe {doc['version']} "
+            "(the name was registered in MLflow outside mlpipe)"
+        )
+    return {"name": name, "version": version, "run_id": run_id}
