@@ -301,8 +301,6 @@ class AbstractDataset:
 
     # ---- reading the data (steps and plain scripts)
     def _files(self) -> list[tuple[str, str]]:
-        if _live.capturing():
-            raise fail("unreachable")
         info = _live.info_of(self._workspace)
         try:
             return dataset_files(info, self._definition())

@@ -152,7 +152,11 @@ class Model:
             framework_version=model_framework_version,
             run=run_info or {},
         )
-        mirrored = mirror_to_mlflow(doc, _say)
+        try:
+            mirrored = mirror_to_mlflow(doc, _say)
+        except Exception as exc:  # registered in mlpipe all the same; say what MLflow lacks
+            _say(f"warning: model {doc['id']} not registered in MLflow: {exc}")
+            mirrored = None
         if mirrored is not None:
             reg.edit(doc["name"], doc["version"], "set", {"mlflow": mirrored})
             doc = reg.get(doc["name"], doc["version"])

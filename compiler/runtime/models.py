@@ -282,54 +282,167 @@ def step_run_info() -> dict:
     }
 
 
-def register_model(run, model_name: str, model_path: str | None = None, **kwargs):
-    """`Run.register_model(model_name, model_path, tags, properties, ...)` for the step's Run.
+def register_model(workspace, model_name: str, model_path: str | None = None, run=None, **kwargs):
+    """`Run.register_model(...)` for the step's Run (called by runtime/context.py).
 
-    `model_path` is relative to the script's working folder (where v1's `outputs/` lives; v1 read
-    it from the run's uploaded files, which are the same files). Returns an `mlpipe.api.Model`."""
+    `model_path` is a local file or folder (the run resolves `outputs/...` against its working
+    folder; v1 read it from the run's uploaded files, which are the same files). The version
+    records the registering run (`Model.list(ws, run_id=run.id)`). Returns an `mlpipe.api.Model`."""
     from mlpipe.api.model import Model
 
     run_info = step_run_info()
     if getattr(run, "id", None):
         run_info["id"] = run.id
-    return Model._register(None, model_path or "outputs", model_name, run_info=run_info, **kwargs)
+    return Model._register(
+        workspace, model_path or "outputs", model_name, run_info=run_info, **kwargs
+    )
 
 
 def mirror_to_mlflow(doc: dict, say=None) -> dict | None:
-    """Register the version in MLflow's model registry when MLFLOW_TRACKING_URI is set.
+    """Register the version in MLflow's model registry when MLFLOW_TRACKING_URI is an http(s)
+    server: same name, tags and description.
 
-    Returns {"name", "version", "run_id"} of the MLflow model version, or None without a tracking
-    URI. MLflow numbers its versions itself; mlpipe's number and MLflow's agree when every
-    registration of the name goes through mlpipe (both count from 1), and a mismatch is reported.
-    """
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
+    MLflow accepts a model version's files only from a run's artifacts, so the files are uploaded
+    (the server's artifact proxy) to the step's MLflow run (MLFLOW_RUN_ID, set when steps are
+    tracked), or to a run of the experiment "mlpipe-models" created for a registration outside a
+    step, under `models/<name>/<version>/`. Through the REST API with urllib: no mlflow package
+    is needed where steps run. Returns {"name", "version", "run_id", "source"}, or None without a
+    tracking server. MLflow numbers versions itself; its number equals mlpipe's when every
+    registration of the name goes through mlpipe, and a difference is reported."""
+    uri = (os.environ.get("MLFLOW_TRACKING_URI") or "").strip()
+    if not uri.startswith(("http://", "https://")):
         return None
-    try:
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        if say:
-            say("MLFLOW_TRACKING_URI is set but mlflow is not installed: model not mirrored")
-        return None
-    client = MlflowClient(tracking_uri=uri)
     name = doc["name"]
-    try:
-        client.create_registered_model(name)
-    except Exception as exc:  # already registered: MLflow raises RESOURCE_ALREADY_EXISTS
-        if "RESOURCE_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
-            raise
     run_id = os.environ.get("MLFLOW_RUN_ID") or None
-    mv = client.create_model_version(
-        name,
-        source=doc["url"],
-        run_id=run_id,
-        tags={str(k): str(v) for k, v in doc["tags"].items()},
-        description=doc.get("description"),
-    )
-    version = int(mv.version)
+    own_run = run_id is None
+    if own_run:
+        run_id = _mlflow_run(uri, f"register {doc['id']}")
+    try:
+        source = _mlflow_upload(uri, run_id, doc)
+    finally:
+        if own_run:
+            _mlflow_call(uri, "runs/update", {"run_id": run_id, "status": "FINISHED"})
+    try:
+        _mlflow_call(uri, "registered-models/create", {"name": name})
+    except _MlflowError as exc:
+        if exc.code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    body = {
+        "name": name,
+        "source": source,
+        "run_id": run_id,
+        "tags": [{"key": str(k), "value": str(v)} for k, v in sorted(doc["tags"].items())],
+        "description": doc.get("description") or "",
+    }
+    version = int(_mlflow_call(uri, "model-versions/create", body)["model_version"]["version"])
     if version != doc["version"] and say:
         say(
             f"MLflow numbered model {name!r} version {version}, mlpipe {doc['version']} "
             "(the name was registered in MLflow outside mlpipe)"
         )
-    return {"name": name, "version": version, "run_id": run_id}
+    return {"name": name, "version": version, "run_id": run_id, "source": source}
+
+
+def _mlflow_run(uri: str, run_name: str) -> str:
+    try:
+        found = _mlflow_call(
+            uri, "experiments/get-by-name", {"experiment_name": "mlpipe-models"}, "GET"
+        )
+        experiment = found["experiment"]["experiment_id"]
+    except _MlflowError as exc:
+        if exc.code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        try:
+            made = _mlflow_call(uri, "experiments/create", {"name": "mlpipe-models"})
+            experiment = made["experiment_id"]
+        except _MlflowError:  # created meanwhile by another registration
+            found = _mlflow_call(
+                uri, "experiments/get-by-name", {"experiment_name": "mlpipe-models"}, "GET"
+            )
+            experiment = found["experiment"]["experiment_id"]
+    made = _mlflow_call(
+        uri,
+        "runs/create",
+        {"experiment_id": experiment, "run_name": run_name, "start_time": int(time.time() * 1000)},
+    )
+    return made["run"]["info"]["run_id"]
+
+
+def _mlflow_upload(uri: str, run_id: str, doc: dict) -> str:
+    """Upload the model's files to the run's artifacts; returns the source URI for MLflow."""
+    import urllib.parse
+
+    info = _mlflow_call(uri, "runs/get", {"run_id": run_id}, "GET")["run"]["info"]
+    root = info["artifact_uri"].rstrip("/")
+    prefix = f"models/{doc['name']}/{doc['version']}"
+    if not root.startswith("mlflow-artifacts:"):
+        raise _MlflowError(
+            f"the server stores artifacts at {root!r} without proxying them "
+            "(start it with --serve-artifacts) : cannot upload the model's files",
+            None,
+        )
+    path = root[len("mlflow-artifacts:") :].lstrip("/")
+    for rel in doc["files"]["list"]:
+        data = store.read_bytes(store.join(doc["url"], rel)) or b""
+        target = urllib.parse.quote(f"{path}/{prefix}/{rel}")
+        _mlflow_call(uri, target, data, "PUT", api="mlflow-artifacts/artifacts")
+    return f"{root}/{prefix}/{doc['files']['entry']}"
+
+
+class _MlflowError(RuntimeError):
+    def __init__(self, message: str, code: str | None):
+        super().__init__(message)
+        self.code = code
+
+
+def _mlflow_call(uri: str, endpoint: str, body, method: str = "POST", api: str = "mlflow"):
+    """One MLflow REST call (JSON, or raw bytes for an artifact PUT). Credentials: user:password
+    in the URI or MLflow's MLFLOW_TRACKING_USERNAME / _PASSWORD / _TOKEN; never stored."""
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(uri)
+    user = urllib.parse.unquote(parts.username or "") or os.environ.get(
+        "MLFLOW_TRACKING_USERNAME", ""
+    )
+    password = urllib.parse.unquote(parts.password or "") or os.environ.get(
+        "MLFLOW_TRACKING_PASSWORD", ""
+    )
+    host = parts.hostname or ""
+    base = urllib.parse.urlunsplit(
+        (parts.scheme, host + (f":{parts.port}" if parts.port else ""), parts.path, "", "")
+    )
+    headers = {}
+    if user:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    elif os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
+    url = f"{base.rstrip('/')}/api/2.0/{api}/{endpoint}"
+    data = None
+    if method == "GET":
+        url += "?" + urllib.parse.urlencode(body or {})
+    elif isinstance(body, bytes):
+        data = body
+    else:
+        data = json.dumps(body).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            text = resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read().decode("utf-8"))
+        except ValueError:
+            detail = {}
+        raise _MlflowError(
+            f"MLflow {endpoint}: HTTP {exc.code} {detail.get('message', '')}".strip(),
+            detail.get("error_code"),
+        ) from None
+    try:
+        return json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}

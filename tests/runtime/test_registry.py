@@ -254,6 +254,12 @@ ds = Dataset.File.from_files(path=(Datastore.get(ws, "other"), "x/model.bin"))
 ds = ds.register(ws, "in-step", create_new_version=True)
 m = Model.register(ws, "model.bin", "step-model")
 print(ds.id, m.id, m.run_id, Dataset.get_by_name(ws, "in-step").to_path())
+from mlpipe.runtime.models import register_model  # what Run.register_model calls
+class StepRun:
+    id = "r1_train_run"
+via_run = register_model(ws, model_name="step-model", model_path="model.bin", run=StepRun(),
+                         tags=dict(via="run"))
+print(via_run.id, [x.id for x in Model.list(ws, run_id="r1_train_run")])
 try:
     Dataset.get_by_name(ws, "missing")
 except Exception as exc:
@@ -288,7 +294,8 @@ def test_in_a_step_the_pipeline_workspace_comes_from_the_run_context(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "in-step:1 step-model:1 r1_train ['/model.bin']"
-    assert lines[1] == "NotFound True"
+    assert lines[1] == "step-model:2 ['step-model:2']"
+    assert lines[2] == "NotFound True"
     assert (tmp_path / "other" / "x" / "model.bin").read_text() == "m"
     assert (tmp_path / "main" / ".mlpipe" / "models" / "step-model" / "1.json").exists()
 
@@ -359,3 +366,83 @@ def test_a_missing_upload_source_is_reported_at_its_line(pipeline_copy, tmp_path
     assert "pipeline.py:29: uploading to datastore 'workspaceblobstore'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (p.parent / "data" / ".mlpipe" / "datasets").exists()
+
+
+# ----------------------------------------------------------------- parquet and JSON lines tables
+
+FORMATS_PIPELINE = """
+import os
+from azureml.core import Dataset, Environment, Workspace
+from azureml.core.runconfig import RunConfiguration
+from azureml.data import OutputFileDatasetConfig
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+store = ws.get_default_datastore()
+store.upload_files(["rows.jsonl"], target_path="tables", overwrite=True, show_progress=False)
+jsonl = Dataset.Tabular.from_json_lines_files(path=(store, "tables/rows.jsonl"))
+parquet = Dataset.Tabular.from_parquet_files(path=(store, "tables/out/rows.parquet"))
+config = RunConfiguration()
+config.environment = Environment.from_pip_requirements("tables", "requirements.txt")
+tables = OutputFileDatasetConfig(name="tables", destination=(store, "tables/out"))
+make = PythonScriptStep("make.py", source_directory="src", arguments=[tables], runconfig=config)
+read = PythonScriptStep(
+    "read.py",
+    source_directory="src",
+    inputs=[jsonl.as_named_input("jsonl"), parquet.as_named_input("parquet")],
+    runconfig=config,
+)
+read.run_after(make)
+Pipeline(ws, [make, read])
+"""
+
+MAKE = """
+import sys
+import pandas as pd
+from azureml.core import Dataset, Workspace
+pd.DataFrame({"a": [1, 2, 3]}).to_parquet(sys.argv[1] + "/rows.parquet")
+"""
+
+READ = """
+import json
+from azureml.core import Dataset, Run, Workspace
+run = Run.get_context()
+ws = Workspace.from_config()
+store = ws.get_default_datastore()
+by_name = Dataset.Tabular.from_parquet_files(path=(store, "tables/out/rows.parquet"))
+by_name = by_name.register(ws, "pq", create_new_version=True)
+again = Dataset.get_by_name(ws, "pq").to_pandas_dataframe()
+print(json.dumps({
+    "jsonl": run.input_datasets["jsonl"].to_pandas_dataframe()["b"].tolist(),
+    "parquet": run.input_datasets["parquet"].to_pandas_dataframe()["a"].tolist(),
+    "by_name": again["a"].tolist(),
+}))
+"""
+
+
+def test_parquet_and_json_lines_tables_as_inputs_and_by_name(tmp_path):
+    p = tmp_path / "p"
+    (p / "src").mkdir(parents=True)
+    (p / "pipeline.py").write_text(FORMATS_PIPELINE)
+    (p / "requirements.txt").write_text("pandas\npyarrow\n")
+    (p / "rows.jsonl").write_text('{"b": 4}\n{"b": 5}\n')
+    (p / "src" / "make.py").write_text(MAKE)
+    (p / "src" / "read.py").write_text(READ)
+    cache = os.environ.get("MLPIPE_TEST_CACHE_DIR") or str(
+        PACKAGE_DIR.parent / ".mlpipe-test-cache"
+    )
+    proc = subprocess.run(
+        [MLPIPE, "run", str(p / "pipeline.py")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ, MLPIPE_CACHE_DIR=cache),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("[read.py] {"))
+    assert json.loads(line.split(" ", 1)[1]) == {
+        "jsonl": [4, 5],
+        "parquet": [1, 2, 3],
+        "by_name": [1, 2, 3],
+    }
