@@ -130,7 +130,7 @@ class ModelRegistry:
         if not versions:
             known = ", ".join(self.names()) or "none"
             raise RegistryError(
-                f"no model named {name!r} is registered in workspace {self.ws.name!r} "
+                f"model {name!r} is not registered in workspace {self.ws.name!r} "
                 f"(registered: {known})"
             )
         if number is None:

@@ -185,7 +185,7 @@ class DatasetRegistry:
         if not versions:
             known = ", ".join(self.names()) or "none"
             raise RegistryError(
-                f"no dataset named {name!r} is registered in workspace {self.ws.name!r} "
+                f"dataset {name!r} is not registered in workspace {self.ws.name!r} "
                 f"(registered: {known}); register it with dataset.register(ws, {name!r})"
             )
         if number is None:

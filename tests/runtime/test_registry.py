@@ -50,7 +50,7 @@ def test_dataset_versions_latest_digits_and_ids(ws, tmp_path):
     assert reg.names() == ["rows"]
     with pytest.raises(RegistryError, match="no version 7"):
         reg.get("rows", 7)
-    with pytest.raises(RegistryError, match="no dataset named 'other'.*registered: rows"):
+    with pytest.raises(RegistryError, match="dataset 'other' is not registered.*registered: rows"):
         reg.get("other")
 
 
