@@ -275,7 +275,7 @@ def test_classes_mlpipe_does_not_know_only_warn_after_submit(folder):
         folder / "nb.ipynb",
         [
             HEADER + STEP + "\n" + SUBMIT,
-            "from azureml.core.model import Model\nmodel = Model(ws, 'best')",
+            "from azureml.core.webservice import Webservice\nservice = Webservice(ws, 'best')",
             "from azureml.core.webservice import AciWebservice\n"
             "AciWebservice.deploy_configuration(cpu_cores=1)",
         ],
@@ -283,7 +283,7 @@ def test_classes_mlpipe_does_not_know_only_warn_after_submit(folder):
     proc = ok(mlpipe("validate", "nb.ipynb", cwd=folder))
     assert warnings_of(proc.stderr) == [
         "nb.ipynb:cell 2:line 2: warning: ignored an error raised after the pipeline was "
-        "submitted: Model is not supported yet; there is no mlpipe equivalent yet",
+        "submitted: Webservice is not supported yet; there is no mlpipe equivalent yet",
         "nb.ipynb:cell 3:line 2: warning: ignored an error raised after the pipeline was "
         "submitted: AttributeError: type object 'AciWebservice' has no attribute "
         "'deploy_configuration'",
