@@ -11,7 +11,11 @@ import textwrap
 import urllib.request
 import uuid
 
+import pytest
+
 from tests.servers import mlflow_api
+
+pytestmark = pytest.mark.xdist_group("mlflow")  # one MLflow server per test session
 
 REGISTER = """
 import json, os, sys
