@@ -46,6 +46,7 @@ from ..passes.placement import compute_of, merged_placement, pod_resources
 from ..passes.schedules import Fires, resolve_recurrence
 from .base import (
     APPROXIMATED,
+    BUNDLE_DIR,
     SUPPORTED,
     Artifact,
     Backend,
@@ -448,10 +449,10 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 def imports_block(kube: bool, sched: ScheduleCode, watch: bool, timeout: bool) -> str:
     """The file's imports, sorted and grouped as `ruff check --select I` wants them."""
-    stdlib = ["json", "os"]
+    stdlib = ["json", "os", "sys"]
     stdlib_from = []
     if not kube:
-        stdlib += ["signal", "subprocess", "sys", "tempfile", "threading"]
+        stdlib += ["signal", "subprocess", "tempfile", "threading"]
         stdlib_from.append("from collections import deque")
     if timeout:
         stdlib_from.append("from datetime import timedelta")
@@ -509,12 +510,24 @@ def _template() -> jinja2.Template:
     return env.from_string(text)
 
 
+# In `.mlpipe/` of a dags folder: the shipped runtime's modules are not DAG files. One literal word
+# means the same in both ignore syntaxes (glob: a name at any level; regexp: a path containing it).
+AIRFLOWIGNORE = (
+    "# Written by mlpipe: the step runtime shipped with the DAGs (runtime/<hash>/) is no DAG.\n"
+    "runtime\n"
+)
+
+
 class AirflowBackend(Backend):
     name = "airflow"
     profiles = ("local", "kubernetes")
     default_profile = "local"
     # CronTriggerTimetable: cron in a zone from a start date; a datastore trigger polls on a cron
     features = {"exact_recurrence": APPROXIMATED, "datastore_trigger": SUPPORTED}
+    ships_runtime = True
+
+    def render_shared(self, pipelines: list[PipelineIR], profile: str) -> list[Artifact]:
+        return [Artifact(f"{BUNDLE_DIR}/.airflowignore", AIRFLOWIGNORE.encode())]
 
     # ------------------------------------------------------------------------------ checks
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
@@ -717,10 +730,13 @@ class AirflowBackend(Backend):
         doc += (
             f"Compiled by mlpipe from `{pipeline.source_file}`. Each task runs one pipeline step "
             "through the mlpipe step runtime; a step whose earlier result is reused shows as "
-            "*skipped* (its log says which run it was reused from)."
+            "*skipped* (its log says which run it was reused from).\n\n"
+            # Changes with any step's code (the IR holds the snapshot hashes): a new DAG version.
+            f"Pipeline version `{ctx.ir_hash[:16]}`."
         )
         mapping = [(py_str(name), ids[name]) for name in [s.name for s in pipeline.steps]]
         bundle_parts = ctx.bundle_path.split("/")
+        runtime_parts = ctx.runtime_dir.split("/")
         volumes = local_volumes(pipeline) if kube else []
         for v in volumes:
             v["name_lit"] = py_str(v["name"])
@@ -747,6 +763,7 @@ class AirflowBackend(Backend):
             description=py_str(_first_line(description) or f"mlpipe pipeline {pipeline.name}"),
             doc_md=py_str(doc),
             bundle_parts=[py_str(x) for x in bundle_parts],
+            runtime_parts=[py_str(x) for x in runtime_parts],
             ir_hash=py_str(ctx.ir_hash),
             experiment=py_str(experiment) if experiment is not None else "None",
             params=params,

@@ -4,9 +4,15 @@ A backend is a small module of differences: it says which names its target accep
 renders its files (`render`). This module does the rest the same way for all of them:
 
     <out>/<artifacts of the backend>              e.g. the DAG file, the flow + prefect.yaml, the YAML
-    <out>/.mlpipe/<pipeline>.json                 the pipeline's IR, which the step runtime reads
+    <out>/.mlpipe/<pipeline>.<ir hash>.json       the pipeline's IR, which the step runtime reads
     <out>/.mlpipe/snapshots/<hash>.tar.gz         the source snapshots, content-addressed
+    <out>/.mlpipe/runtime/<hash>/mlpipe/...       the step runtime (the `mlpipe` package's sources at
+                                                  the compiler's version; Airflow and Prefect only)
     <out>/.mlpipe/manifest.json                   what mlpipe wrote here (so stale files can go)
+
+Everything under .mlpipe/ is content-addressed: a recompile adds new files beside the old ones, and
+the files of the last KEEP_VERSIONS compiles stay, so a run in flight (which pins the bundle it
+started with, see `--pin-version` in docs/runtime.md) still finds its IR, snapshots and runtime.
 
 Everything is rendered in memory first; only when every pipeline rendered without problems are the
 files written, each through a temp file + rename in the same folder (users point -o at live folders).
@@ -14,6 +20,7 @@ files written, each through a temp file + rename in the same folder (users point
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +39,9 @@ BUNDLE_DIR = ".mlpipe"
 # suffixes (`.deploy.yaml`) and the temp-file name atomic_write uses.
 FILE_STEM_MAX = 120
 MANIFEST = f"{BUNDLE_DIR}/manifest.json"
+RUNTIME_DIR = f"{BUNDLE_DIR}/runtime"
+# Compiles whose content-addressed .mlpipe/ files are kept (this one and the previous ones).
+KEEP_VERSIONS = 3
 
 
 @dataclass
@@ -49,6 +59,8 @@ class CompileContext:
     # the pipeline's IR JSON relative to the output folder
     bundle_path: str
     ir_hash: str
+    # The step runtime shipped with the artifacts, relative to the output folder ("" if none).
+    runtime_dir: str = ""
     snapshot_bytes: dict[str, bytes] = field(default_factory=dict)
     # What the backend could only approximate (a schedule cron cannot express...): shown to the
     # user as `file:line: warning: ...` after compiling.
@@ -112,6 +124,9 @@ class Backend:
 
     # Whether the target can run an exact RFC 5545 rule (anchored at the start time).
     uses_rrule = False
+    # Whether the step runtime's sources travel with the artifacts (.mlpipe/runtime/<hash>/), so
+    # workers need no mlpipe installed and run the compiler's version whatever they have.
+    ships_runtime = False
 
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
         """Problems that make the pipeline impossible to run on this target."""
@@ -223,6 +238,30 @@ def _pretty(o, parts: list[str], nl: str) -> None:
         raise _NotPlain
 
 
+@functools.cache
+def runtime_files() -> tuple[str, dict[str, bytes]]:
+    """(content hash, {relative path: bytes}) of the `mlpipe` package as it runs on a worker: every
+    module of it (step scripts import `azureml.*` / `mlpipe`, served from there) and its data
+    files; not the backends or templates. Read once per process, in a fixed order."""
+    package = Path(__file__).resolve().parents[1] / "compiler"
+    if not (package / "runtime" / "__main__.py").is_file():  # installed: mlpipe is a real folder
+        import mlpipe
+
+        package = Path(mlpipe.__file__).resolve().parent
+    files: dict[str, bytes] = {}
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(package).as_posix()
+        if "__pycache__" in rel or not path.is_file():
+            continue
+        if path.suffix == ".py" or (rel.startswith("data/") and path.suffix == ".yaml"):
+            files[f"mlpipe/{rel}"] = path.read_bytes()
+    digest = hashlib.sha256()
+    for rel, data in files.items():
+        digest.update(f"{rel}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:16], files
+
+
 def compile_pipelines(
     backend: Backend,
     pipelines: list[PipelineIR],
@@ -268,18 +307,26 @@ def compile_pipelines(
                 )
             packed[step.snapshot.hash] = data
     warnings: list[Problem] = []
+    runtime_dir = ""
+    if backend.ships_runtime:
+        runtime_hash, files = runtime_files()
+        runtime_dir = f"{RUNTIME_DIR}/{runtime_hash}"
+        for rel, data in files.items():
+            artifacts[f"{runtime_dir}/{rel}"] = data
     ir_hashes = [p.ir_hash() for p in pipelines]  # canonical JSON of the whole IR: once each
     for p, ir_hash in zip(pipelines, ir_hashes, strict=True):
         snaps = {
             s.snapshot.hash: f"{BUNDLE_DIR}/snapshots/{s.snapshot.hash}.tar.gz" for s in p.steps
         }
-        bundle_path = f"{BUNDLE_DIR}/{file_stem(p.name)}.json"
+        # Content-addressed: a recompile writes a new bundle beside the one runs in flight use.
+        bundle_path = f"{BUNDLE_DIR}/{file_stem(p.name)}.{ir_hash[:16]}.json"
         ctx = CompileContext(
             profile=profile,
             pipeline_dir=pipeline_dir,
             snapshots=snaps,
             bundle_path=bundle_path,
             ir_hash=ir_hash,
+            runtime_dir=runtime_dir,
             snapshot_bytes={h: packed[h] for h in snaps},
         )
         if backend.uses_bundle:
@@ -390,20 +437,47 @@ def write_artifacts(
     for rel in sorted(artifacts):
         write_if_changed(out_dir / rel, artifacts[rel])
         written.append(rel)
+    kept = _kept_versions(sources.get(source_key, {}), previous, artifacts)
+    keep = {rel for files in kept for rel in files}
     removed = []
     root = out_dir.resolve()
-    for rel in previous:
-        if rel in artifacts or rel in others or rel == MANIFEST:
+    earlier = [rel for files in sources.get(source_key, {}).get("kept", []) for rel in files]
+    for rel in dict.fromkeys([*previous, *earlier]):
+        if rel in artifacts or rel in others or rel in keep or rel == MANIFEST:
             continue
         stale = out_dir / rel
         if stale.is_file() and root in stale.resolve().parents:
             stale.unlink()
             removed.append(rel)
+    _remove_empty_dirs(out_dir / RUNTIME_DIR)
     sources[source_key] = {**(entry or {}), "files": sorted(artifacts)}
+    if kept:
+        sources[source_key]["kept"] = kept
     manifest = {"generator": "mlpipe", "sources": dict(sorted(sources.items()))}
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     write_if_changed(out_dir / MANIFEST, text.encode())
     return CompileResult(written=written, removed=removed)
+
+
+def _kept_versions(entry: dict, previous: list[str], artifacts: dict) -> list[list[str]]:
+    """The content-addressed files (under .mlpipe/) of the previous compiles that stay, newest
+    first: at most KEEP_VERSIONS - 1 earlier versions. A recompile that changed nothing adds none."""
+    kept = [list(files) for files in entry.get("kept", []) if isinstance(files, list)]
+    older = sorted(
+        rel for rel in previous if rel.startswith(f"{BUNDLE_DIR}/") and rel not in artifacts
+    )
+    if older:
+        kept.insert(0, older)
+    return kept[: KEEP_VERSIONS - 1]
+
+
+def _remove_empty_dirs(folder: Path) -> None:
+    """Drop the folders a removed runtime version left empty (deepest first)."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 # ---------------------------------------------------------------------------------------- names

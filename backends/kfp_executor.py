@@ -42,6 +42,10 @@ def _flag(value) -> bool:
 
 
 def _print_line(stream: str, line: str) -> None:
+    from mlpipe.runtime.__main__ import is_status_line
+
+    if stream == "stderr" and is_status_line(line):
+        stream = "stdout"  # mlpipe's progress lines are not errors (see is_status_line)
     out = sys.stdout if stream == "stdout" else sys.stderr
     try:
         out.write(line + "\n")

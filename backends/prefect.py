@@ -369,6 +369,7 @@ class PrefectBackend(Backend):
     # rrule schedules say any anchored recurrence exactly; without a start time only cron is left
     features = {"exact_recurrence": APPROXIMATED, "datastore_trigger": UNSUPPORTED}
     uses_rrule = True
+    ships_runtime = True
 
     # ------------------------------------------------------------------------------ check
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
@@ -453,6 +454,7 @@ class PrefectBackend(Backend):
             .render(
                 m=model,
                 bundle=py_str(ctx.bundle_path),
+                runtime=py_str(ctx.runtime_dir),
                 limits=dict_code(
                     model.limits, "COMPUTE_LIMITS = ", force_explode=bool(model.limits)
                 ),

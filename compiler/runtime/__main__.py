@@ -18,6 +18,7 @@ import uuid
 
 from . import store
 from .params import ParameterError
+from .state import Datastores, State
 from .step import (
     RunContext,
     StepInvocationError,
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
             "--cache-dir", default=None, help="default: $MLPIPE_CACHE_DIR or ~/.cache/mlpipe"
         )
         s.add_argument("--result-file", default=None, help="write the step result here as JSON")
+        s.add_argument(
+            "--pin-version",
+            action="store_true",
+            help="one pipeline version per run: the run's first task records this IR bundle's "
+            "file name; every later task of the run reads the bundle of that name beside --ir",
+        )
         s.add_argument(
             "--use-current-python",
             action="store_true",
@@ -158,12 +165,45 @@ def _step_slice(path: str, step: str, cache_dir: str | None) -> dict | None:
         return None
 
 
-def _context(args) -> tuple[dict, RunContext]:
+def _read_ir(args) -> dict:
     ir = None
     if args.command == "run-step" and store.is_local(args.ir):
         ir = _step_slice(store.local_path(args.ir), args.step, args.cache_dir)
-    if ir is None:
-        ir = _load_ir(args.ir)
+    return ir if ir is not None else _load_ir(args.ir)
+
+
+def _split(path: str) -> tuple[str, str]:
+    folder, _, name = path.replace(os.sep, "/").rpartition("/")
+    return folder, name
+
+
+def _pinned_ir(args, ir: dict) -> dict:
+    """The IR of the version the run started with (see --pin-version); switches `args.ir` to it.
+
+    The bundles are content-addressed (`<pipeline>.<IR hash>.json`) and a recompile keeps the last
+    few beside the new one, so a task parsed from a newer DAG / flow file still finds the run's."""
+    folder, name = _split(args.ir)
+    marker = store.join(State(Datastores(ir)).run_dir(args.run_id), "version.json")
+    if store.write_once(marker, json.dumps({"bundle": name}).encode("utf-8")):
+        return ir
+    pinned = (store.read_json(marker) or {}).get("bundle")
+    if not isinstance(pinned, str) or pinned == name or "/" in pinned or pinned.startswith("."):
+        return ir
+    path = f"{folder}/{pinned}" if folder else pinned
+    if not store.exists(path):
+        raise _UsageError(
+            f"run {args.run_id!r} started with pipeline version {pinned}, which is no longer "
+            f"beside {args.ir} (compiled again too often since): start a new run"
+        )
+    print(f"mlpipe: run {args.run_id!r} uses the version it started with, {pinned}")
+    args.ir = path
+    return _read_ir(args)
+
+
+def _context(args) -> tuple[dict, RunContext]:
+    ir = _read_ir(args)
+    if args.command == "run-step" and args.pin_version:
+        ir = _pinned_ir(args, ir)
     try:
         params = json.loads(args.params_json or "{}")
     except ValueError as exc:
@@ -188,7 +228,18 @@ def _context(args) -> tuple[dict, RunContext]:
     return ir, ctx
 
 
+def is_status_line(line: str) -> bool:
+    """mlpipe's own progress lines (running, ran, reused...): information, printed to stdout, since
+    orchestrators log a task's stderr at error level (Airflow 3). Failures and errors of mlpipe, and
+    everything the script writes to stderr, stay on stderr."""
+    if not line.startswith("mlpipe: ") or line.startswith("mlpipe: error"):
+        return False
+    return not any(word in line for word in (" failed", "could not", "warning"))
+
+
 def _print_line(stream: str, line: str) -> None:
+    if stream == "stderr" and is_status_line(line):
+        stream = "stdout"
     out = sys.stdout if stream == "stdout" else sys.stderr
     try:
         out.write(line + "\n")
