@@ -543,12 +543,12 @@ def test_airflow_imports_every_dag(compiled):
 
 @pytest.mark.integration
 def test_pools_import_and_conf_type_checks(compiled, tmp_path):
-    from tests.targets.airflow import AIRFLOW, DRIVER
+    from tests.targets.airflow import DRIVER
 
     out = compiled["seed_pipeline-local"]
     env = DRIVER.env(out)
     proc = run_cmd(
-        [AIRFLOW, "pools", "import", str(out / "Compare_Models_Exp.pools.json")], env=env
+        [DRIVER.airflow, "pools", "import", str(out / "Compare_Models_Exp.pools.json")], env=env
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Uploaded 1 pool(s)" in proc.stdout

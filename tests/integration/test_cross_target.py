@@ -19,7 +19,7 @@ import pytest
 from tests import chromium
 from tests.targets import MLPIPE, driver
 
-TARGETS = ["local", "airflow", "prefect", "kfp"]
+TARGETS = ["local", "airflow", "airflow2", "prefect", "kfp"]
 FIXTURES = Path(__file__).resolve().parents[1] / "pipelines"
 
 

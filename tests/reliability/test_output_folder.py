@@ -74,9 +74,16 @@ def test_stale_files_of_mlpipe_go_and_foreign_files_stay(tmp_path):
     result = compile_to(path, out)
     assert not (out / "first_name.txt").exists()
     assert (out / "second_name.txt").read_text() == "one\n"
-    assert set((out / ".mlpipe" / "snapshots").iterdir()).isdisjoint(old_snapshots)
     assert "first_name.txt" in result.removed
     assert (out / "hand_written_dag.py").read_text() == "# mine\n"
+    # content-addressed bundle files stay for runs in flight, KEEP_VERSIONS compiles long
+    assert old_snapshots <= set((out / ".mlpipe" / "snapshots").iterdir())
+    for n in range(base.KEEP_VERSIONS - 1):
+        (tmp_path / "a" / "src" / "s.py").write_text(f"print('changed {n}')\n")
+        compile_to(path, out)
+    assert set((out / ".mlpipe" / "snapshots").iterdir()).isdisjoint(old_snapshots)
+    bundles = [p for p in (out / ".mlpipe").iterdir() if p.suffix == ".json"]
+    assert len(bundles) == base.KEEP_VERSIONS + 1  # the versions kept + the manifest
 
 
 def test_two_pipeline_files_share_a_folder(tmp_path):

@@ -68,7 +68,9 @@ def test_run_step_cli(world, tmp_path):
     r = cli("run-step", "--ir", str(ir), "--step", "a", "--run-id", run, cache=w.cache)
     assert r.returncode == 0, r.stderr
     assert "a says hi" in r.stdout
-    assert "mlpipe: step 'a' running" in r.stderr and "mlpipe: step 'a' ran" in r.stderr
+    # mlpipe's progress lines are information: stdout (orchestrators log stderr as errors)
+    assert "mlpipe: step 'a' running" in r.stdout and "mlpipe: step 'a' ran" in r.stdout
+    assert "mlpipe: step" not in r.stderr
     result_file = tmp_path / "res.json"
     r = cli(
         "run-step",
@@ -97,7 +99,7 @@ def test_run_step_cli(world, tmp_path):
     for name in ("a", "b"):
         r = cli("run-step", "--ir", str(ir), "--step", name, "--run-id", run2, cache=w.cache)
         assert r.returncode == 0
-        assert f"mlpipe: step '{name}' reused from run {run}" in r.stderr
+        assert f"mlpipe: step '{name}' reused from run {run}" in r.stdout
     assert executed(w.side) == ["a", "b"]
     # regenerate_outputs runs it again
     r = cli(

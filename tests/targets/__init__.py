@@ -29,11 +29,13 @@ class RunOutcome:
 
 class Driver:
     name = "base"
+    target: str | None = None  # the compile target, when it is not `name` (airflow2 -> airflow)
 
     def compile(
         self, pipeline: Path, out: Path, profile: str | None = None
     ) -> subprocess.CompletedProcess:
-        cmd = [MLPIPE, "compile", str(pipeline), "--target", self.name, "-o", str(out)]
+        target = self.target or self.name
+        cmd = [MLPIPE, "compile", str(pipeline), "--target", target, "-o", str(out)]
         if profile:
             cmd += ["--profile", profile]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env())

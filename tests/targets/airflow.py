@@ -30,7 +30,6 @@ from pathlib import Path
 
 from . import VENVS, Driver, RunOutcome, child_env, python_of, run_cmd
 
-AIRFLOW = str(VENVS / "airflow" / "bin" / "airflow")
 RUN_ID = re.compile(r"run_id=(\S+?)[,\s]")
 
 # Runs in `.venvs/airflow`: one JSON request per stdin line {"argv", "env", "cwd", "log"};
@@ -79,8 +78,8 @@ for line in sys.stdin:
 """
 
 
-def airflow_version() -> str:
-    site = next((VENVS / "airflow" / "lib").glob("python*/site-packages"))
+def airflow_version(venv: str = "airflow") -> str:
+    site = next((VENVS / venv / "lib").glob("python*/site-packages"))
     dist = sorted(site.glob("apache_airflow-*.dist-info"))
     return dist[0].name.split("-")[1] if dist else "unknown"
 
@@ -95,10 +94,10 @@ def _cache_dir() -> Path:
 class DagsTestServer:
     """One Airflow interpreter that runs `airflow dags test ...` commands one after another."""
 
-    def __init__(self, env: dict, log: Path):
+    def __init__(self, env: dict, log: Path, venv: str = "airflow"):
         with open(log, "w") as err:  # what it prints between commands (start-up warnings)
             self.proc = subprocess.Popen(
-                [python_of("airflow"), "-u", "-c", SERVER],
+                [python_of(venv), "-u", "-c", SERVER],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -140,6 +139,11 @@ class DagsTestServer:
 
 class AirflowDriver(Driver):
     name = "airflow"
+    venv = "airflow"  # .venvs/<venv>: the Airflow the DAGs run on
+
+    @property
+    def airflow(self) -> str:
+        return str(VENVS / self.venv / "bin" / "airflow")
 
     def __init__(self) -> None:
         self._home: Path | None = None
@@ -156,7 +160,7 @@ class AirflowDriver(Driver):
 
     def _template_db(self) -> Path:
         """A migrated SQLite database for this Airflow version, made once and kept."""
-        folder = _cache_dir() / f"airflow-db-{airflow_version()}"
+        folder = _cache_dir() / f"airflow-db-{airflow_version(self.venv)}"
         db = folder / "airflow.db"
         if db.is_file():
             return db
@@ -170,7 +174,7 @@ class AirflowDriver(Driver):
                 try:
                     env = child_env(**self.base_env(work))
                     env["AIRFLOW__CORE__DAGS_FOLDER"] = str(work / "dags")
-                    proc = run_cmd([AIRFLOW, "db", "migrate"], env=env, timeout=600)
+                    proc = run_cmd([self.airflow, "db", "migrate"], env=env, timeout=600)
                     assert proc.returncode == 0, f"airflow db migrate failed:\n{proc.stderr}"
                     tmp = folder / f".airflow.db.{os.getpid()}"
                     shutil.copyfile(work / "airflow.db", tmp)
@@ -197,11 +201,16 @@ class AirflowDriver(Driver):
     def server(self) -> DagsTestServer:
         if self._server is None or not self._server.alive():
             home = self.home()
-            self._server = DagsTestServer(self.env(home), home / "dags-test-server.log")
+            log = home / "dags-test-server.log"
+            self._server = DagsTestServer(self.env(home), log, self.venv)
             atexit.register(self._server.close)
         return self._server
 
     # ------------------------------------------------------------------------------- running
+    @staticmethod
+    def dag_file_option(dag: Path) -> list[str]:
+        return ["-f", str(dag)]
+
     @staticmethod
     def dag_file(out: Path) -> Path:
         files = sorted(out.glob("*.py"))
@@ -216,14 +225,14 @@ class AirflowDriver(Driver):
         `cli=True` starts the real `airflow` command; by default the long-lived interpreter
         runs it (unless MLPIPE_AIRFLOW_DRIVER=cli)."""
         dag = self.dag_file(out)
-        argv = ["dags", "test", dag.stem, "-f", str(dag)]
+        argv = ["dags", "test", dag.stem, *self.dag_file_option(dag)]
         if conf:
             argv += ["--conf", json.dumps(conf)]
         if cli is None:
             cli = os.environ.get("MLPIPE_AIRFLOW_DRIVER") == "cli"
         env = self.env(out)
         if cli:
-            proc = run_cmd([AIRFLOW, *argv], env=env, timeout=timeout, cwd=str(out))
+            proc = run_cmd([self.airflow, *argv], env=env, timeout=timeout, cwd=str(out))
             return proc.returncode, proc.stdout + proc.stderr
         server = self.server()
         try:
