@@ -202,3 +202,44 @@ def test_offline_run_context():
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": "/usr/bin"}
     )
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_pin_version_keeps_a_run_on_the_bundle_it_started_with(world):
+    """A task parsed from a recompiled DAG / flow file (a newer bundle beside the old one) still
+    runs the version its run started with; a version no longer there is a clear error."""
+    w = world
+    first = setup(w)
+    v1 = first.with_name("cli.v1.json")
+    first.rename(v1)
+    doc = json.loads(v1.read_text())
+    doc["steps"][1]["outputs"][0]["name"] = "renamed"  # what a recompile could change
+    doc["steps"][1]["arguments"][1]["name"] = "renamed"
+    v2 = v1.with_name("cli.v2.json")
+    v2.write_text(json.dumps(doc))
+
+    def run_step(ir, name, run):
+        return cli(
+            "run-step",
+            f"--ir={ir}",
+            f"--step={name}",
+            f"--run-id={run}",
+            "--pin-version",
+            cache=w.cache,
+        )
+
+    assert run_step(v1, "a", "r1").returncode == 0
+    r = run_step(v2, "b", "r1")
+    assert r.returncode == 0, r.stderr
+    assert "uses the version it started with, cli.v1.json" in r.stdout
+    record = json.loads((w.ds / ".mlpipe" / "runs" / "r1" / "steps" / "b.json").read_text())
+    assert set(record["outputs"]) == {"o"}
+    # a new run takes the new version
+    assert run_step(v2, "b", "r2").returncode != 0  # (no record of a in r2: b never starts)
+    assert json.loads((w.ds / ".mlpipe" / "runs" / "r2" / "version.json").read_text()) == {
+        "bundle": "cli.v2.json"
+    }
+    # the version a run started with was removed meanwhile: say so, run nothing
+    v1.unlink()
+    r = run_step(v2, "b", "r1")
+    assert r.returncode == 2
+    assert "started with pipeline version cli.v1.json, which is no longer" in r.stderr
