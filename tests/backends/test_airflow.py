@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -581,3 +583,40 @@ def test_a_reused_step_is_skipped_and_its_downstream_runs(pipeline_copy, tmp_pat
     assert second.log.count("new_state=skipped") == 4
     assert "DagRun Finished" in second.log and "state=success" in second.log
     assert "mlpipe: step 'd' reused from run " + first.run_id in second.log
+
+
+# Airflow's own DAG-file discovery over a dags folder (files it would parse), in both ignore
+# syntaxes and with the "dag"/"airflow" content heuristic off: only the DAG files.
+DISCOVER = r"""
+import json, os, sys
+from airflow.utils import file as airflow_file
+found = {}
+for syntax in ("glob", "regexp"):
+    os.environ["AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX"] = syntax  # read on every use
+    for safe in (True, False):
+        paths = airflow_file.list_py_file_paths(sys.argv[1], safe_mode=safe)
+        found[f"{syntax}-{safe}"] = sorted(paths)
+print("FOUND " + json.dumps(found))
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("venv", ["airflow", "airflow2"])
+def test_the_shipped_runtime_is_no_dag_file_for_airflow(compiled, tmp_path, venv):
+    """Every compiled folder in one dags folder, as a platform team drops them in: Airflow 3.3 and
+    2.10 list exactly the DAG files, never a module of .mlpipe/runtime/."""
+    dags = tmp_path / "dags"
+    for name in ("seed_pipeline-local", "chain_closure-kubernetes"):
+        shutil.copytree(compiled[name], dags / name)
+    assert list(dags.glob("*/.mlpipe/runtime/*/mlpipe/runtime/step.py"))
+    env = child_env(
+        AIRFLOW_HOME=str(tmp_path / "home"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    )
+    proc = run_cmd([python_of(venv), "-c", DISCOVER, str(dags)], env=env, timeout=300)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("FOUND ")]
+    assert proc.returncode == 0 and line, proc.stdout[-2000:] + proc.stderr[-3000:]
+    expected = sorted(str(dag_file(dags / name)) for name in sorted(os.listdir(dags)))
+    for variant, paths in json.loads(line[0][len("FOUND ") :]).items():
+        assert paths == expected, variant
