@@ -695,3 +695,25 @@ def test_pod_mode_prefix_runs_steps_with_the_images_python(pipeline_copy, tmp_pa
     assert proc.returncode == 0, log[-4000:]
     assert (p.parent / "data" / "executions.log").read_text().split() == ["a", "b", "c", "d"]
     assert "building environment" not in log and "pip install" not in log
+
+
+def test_no_component_installs_mlpipe_from_a_package_index(compiled, gpu):
+    """A pod never downloads mlpipe (the name on PyPI is another project): the step image has it.
+    What a component's start-up script installs is kfp (when missing) and its Environment's own
+    packages, nothing else."""
+    import yaml
+
+    seen = 0
+    for folder in [*compiled.values(), gpu]:
+        for path in folder.glob("*.yaml"):
+            if path.name.endswith(K.DEPLOY_SUFFIX):
+                continue
+            docs = list(yaml.safe_load_all(path.read_text()))
+            executors = docs[0]["deploymentSpec"]["executors"]
+            for name, executor in executors.items():
+                prefix = executor["container"]["command"][2]
+                installs = [x for x in prefix.splitlines() if "pip install" in x]
+                assert installs, (path, name)  # kfp's own install line is there to be read
+                assert not [x for x in installs if re.search(r"\bmlpipe", x)], (path, name)
+                seen += 1
+    assert seen > 20
