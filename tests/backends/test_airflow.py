@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -620,3 +621,26 @@ def test_the_shipped_runtime_is_no_dag_file_for_airflow(compiled, tmp_path, venv
     expected = sorted(str(dag_file(dags / name)) for name in sorted(os.listdir(dags)))
     for variant, paths in json.loads(line[0][len("FOUND ") :]).items():
         assert paths == expected, variant
+
+
+def test_a_change_of_step_code_only_gives_a_new_dag_version_and_keeps_the_old_bundle(tmp_path):
+    """The DAG file names its content-addressed bundle and shows the pipeline version in doc_md
+    (which Airflow 3 serialises: a new DAG version); the previous bundle stays for runs in flight."""
+    pipeline = write_pipeline(tmp_path / "p", NAMES_PIPELINE)
+    out = tmp_path / "dags"
+    compile_in_process(pipeline, out)
+    (first,) = out.glob("*.py")
+    before = first.read_text()
+    (tmp_path / "p" / "src" / "step.py").write_text("print('changed')\n")
+    compile_in_process(pipeline, out)
+    after = first.read_text()
+    assert before != after
+    versions = [
+        re.search(r"Pipeline version `([0-9a-f]{16})`", t).group(1) for t in (before, after)
+    ]
+    assert versions[0] != versions[1]
+    for version in versions:
+        assert len(list(out.glob(f".mlpipe/*.{version}.json"))) == 1
+    assert "--pin-version" in after
+    (runtime,) = (out / ".mlpipe" / "runtime").iterdir()
+    assert f'"{runtime.name}",' in after and (runtime / "mlpipe" / "runtime" / "step.py").is_file()
