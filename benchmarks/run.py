@@ -655,6 +655,7 @@ def bench_overhead(args) -> dict:
         run_child(
             [MLPIPE, "compile", "pipeline.py", "--target", "airflow", "-o", "bundle"], env, work
         )
+        (bundle_ir,) = (work / "bundle" / ".mlpipe").glob("pipeline.*.json")  # content-addressed
         res: dict[str, list[float]] = {
             k: []
             for k in (
@@ -694,7 +695,7 @@ def bench_overhead(args) -> dict:
                                 "mlpipe.runtime",
                                 "run-step",
                                 "--ir",
-                                str(work / "bundle" / ".mlpipe" / "pipeline.json"),
+                                str(bundle_ir),
                                 f"--step=step_{i}",
                                 f"--run-id=cli-{r}",
                                 "--params-json={}",

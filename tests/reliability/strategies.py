@@ -1002,6 +1002,7 @@ def _cli_call(captured: Captured, out: Path, where: str, label: str, call: dict 
         raise CaseFailure(f"{where}-task", f"{label}: unexpected command {argv!r}") from None
     if not os.path.isabs(args.ir):
         args.ir = os.path.join(call["cwd"] or str(out), args.ir)
+    args.pin_version = False  # a run-time effect (the run's version record), not the argument path
     try:
         ir, ctx = _context(args)
     except Exception as exc:  # noqa: BLE001
