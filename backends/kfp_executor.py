@@ -61,8 +61,9 @@ def _runtime():
         runtime.run_step  # noqa: B018 - loads the runtime now, to fail here with a clear message
     except ImportError as exc:  # pragma: no cover - an image without mlpipe
         raise SystemExit(
-            f"mlpipe: this image has no mlpipe runtime ({exc}); install mlpipe in the step's "
-            "image (see docs/kfp.md, 'What a pod needs')"
+            f"mlpipe: this image has no mlpipe runtime ({exc}); build the step's image with "
+            "mlpipe at the compiler's version (distribution mlpipe-compiler, not 'mlpipe' from "
+            "PyPI; see docs/kfp.md, 'What a pod needs')"
         ) from None
     return runtime
 
