@@ -525,8 +525,9 @@ def test_airflow_imports_every_dag(compiled):
         "requests": {"cpu": "5400m", "memory": "94823Mi"},
     }
     assert container["command"] == ["python", "-m", "mlpipe.runtime"]
-    args = dict(a.split("=", 1) for a in container["args"][1:])
+    args = dict((a.split("=", 1) + [""])[:2] for a in container["args"][1:])
     assert container["args"][0] == "run-step"
+    assert "--pin-version" in args  # one pipeline version per run
     assert args["--ir"] == "/data/.mlpipe/bundles/h.json" and args["--step"] == "Train-GPU"
     assert json.loads(args["--params-json"]) == {"epochs": 10}
     assert args["--run-id"] == "manual__x"
