@@ -741,6 +741,33 @@ if found:
     found[0].get_output_data("totals").download("./downloaded")
 """),
     ],
+    # ------------------------------------------------ a web dataset, looked at first
+    "web_dataset_files": [
+        md("# Look at a web dataset's files, then count their rows in a pipeline"),
+        code("""
+from azureml.core import Dataset, Experiment, Workspace
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+"""),
+        code(COMPUTE),
+        code("""
+iris_web = Dataset.File.from_files(path=[
+    "https://example.org/samples/iris/train.csv",
+    "https://example.org/samples/iris/test.csv",
+])
+for file_path in iris_web.to_path():
+    print("in the dataset:", file_path)
+"""),
+        code("""
+iris_input = iris_web.as_named_input("iris").as_download()
+count = PythonScriptStep(name="count rows", script_name="count_rows.py",
+                         arguments=["--data", iris_input], compute_target=cluster,
+                         source_directory="iris_rows")
+Experiment(ws, "nb-web-files").submit(Pipeline(workspace=ws, steps=[count]))
+"""),
+    ],
 }
 
 

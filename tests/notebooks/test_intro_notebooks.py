@@ -35,6 +35,7 @@ INTRO = [
     "commandstep",
     "commandstep_r",
     "data_dependency",
+    "web_dataset_files",
 ]
 
 
@@ -274,6 +275,22 @@ def test_data_dependency(notebooks):
         for w in warnings
     )
     assert not (notebooks / "intro" / "downloaded").exists()
+
+
+def test_web_dataset_files_listed_before_the_pipeline(notebooks):
+    # Listing a dataset's files reads data: capture warns at that line and goes on.
+    pipelines, warnings = run(notebooks, "web_dataset_files")
+    (p,) = pipelines.values()
+    assert p.name == "nb-web-files"
+    (iris,) = p.step("count rows").inputs
+    assert iris.name == "iris" and iris.mode == "download"
+    assert [x.url for x in iris.source.dataset.paths] == [
+        "https://example.org/samples/iris/train.csv",
+        "https://example.org/samples/iris/test.csv",
+    ]
+    assert any(
+        w.startswith("web_dataset_files.ipynb:cell 4:line 5: ") and "to_path" in w for w in warnings
+    ), warnings
 
 
 @pytest.mark.parametrize("name", ["getting_started", "datapath_parameter", "commandstep_r"])

@@ -20,6 +20,22 @@ VENVS = ROOT / ".venvs"
 MLPIPE = str(VENV / "bin" / "mlpipe")
 
 
+@dataclass(frozen=True)
+class Module:
+    """A pipeline built by `python -m NAME` from the project folder `root`: drivers run
+    `mlpipe ... -m NAME` with `root` as the current directory."""
+
+    root: Path
+    name: str
+
+
+def source_args(pipeline: Path | Module) -> tuple[list[str], str | None]:
+    """The mlpipe arguments naming the pipeline, and the directory to run mlpipe in."""
+    if isinstance(pipeline, Module):
+        return ["-m", pipeline.name], str(pipeline.root)
+    return [str(pipeline)], None
+
+
 @dataclass
 class RunOutcome:
     ok: bool
@@ -32,18 +48,24 @@ class Driver:
     target: str | None = None  # the compile target, when it is not `name` (airflow2 -> airflow)
 
     def compile(
-        self, pipeline: Path, out: Path, profile: str | None = None
+        self, pipeline: Path | Module, out: Path, profile: str | None = None
     ) -> subprocess.CompletedProcess:
         target = self.target or self.name
-        cmd = [MLPIPE, "compile", str(pipeline), "--target", target, "-o", str(out)]
+        args, cwd = source_args(pipeline)
+        cmd = [MLPIPE, "compile", *args, "--target", target, "-o", str(out)]
         if profile:
             cmd += ["--profile", profile]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env())
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), cwd=cwd)
         assert proc.returncode == 0, f"compile failed:\n{proc.stdout}\n{proc.stderr}"
         return proc
 
     def run(
-        self, pipeline: Path, out: Path, *, params: dict | None = None, regenerate: bool = False
+        self,
+        pipeline: Path | Module,
+        out: Path,
+        *,
+        params: dict | None = None,
+        regenerate: bool = False,
     ) -> RunOutcome:
         """Compile `pipeline` into `out` and run it once on the target, waiting for the end."""
         raise NotImplementedError
@@ -76,12 +98,13 @@ class LocalDriver(Driver):
         return None
 
     def run(self, pipeline, out, *, params=None, regenerate=False):
-        cmd = [MLPIPE, "run", str(pipeline)]
+        args, cwd = source_args(pipeline)
+        cmd = [MLPIPE, "run", *args]
         for k, v in (params or {}).items():
             cmd += ["--param", f"{k}={v}"]
         if regenerate:
             cmd.append("--regenerate-outputs")
-        proc = run_cmd(cmd, env=child_env())
+        proc = run_cmd(cmd, env=child_env(), cwd=cwd)
         return RunOutcome(ok=proc.returncode == 0, log=proc.stdout + proc.stderr)
 
 
@@ -95,10 +118,12 @@ def driver(name: str) -> Driver:
 __all__ = [
     "Driver",
     "LocalDriver",
+    "Module",
     "RunOutcome",
     "child_env",
     "driver",
     "python_of",
     "run_cmd",
+    "source_args",
     "sys",
 ]

@@ -242,7 +242,7 @@ class AirflowDriver(Driver):
             return 1, f"airflow dags test did not finish: {exc}"
 
     def run(self, pipeline, out, *, params=None, regenerate=False):
-        self.compile(Path(pipeline), Path(out))
+        self.compile(pipeline, Path(out))
         conf = dict(params or {})
         if regenerate:
             conf["regenerate_outputs"] = True
