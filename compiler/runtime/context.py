@@ -71,9 +71,26 @@ class _Workspace:
 
 
 class _Experiment:
-    def __init__(self, name: str, workspace: _Workspace):
+    def __init__(self, name: str, workspace: _Workspace, live: bool = False):
         self.name = name
-        self.workspace = workspace
+        self._workspace = workspace
+        self._live = live
+
+    @property
+    def workspace(self):
+        """Inside a step: the pipeline's full workspace (datastores, datasets, models), as v1 gave.
+
+        That is the authoring API's Workspace in its run-time life, which needs only the stdlib
+        here; the bare one (name and datastores) stays as the fallback."""
+        if self._live:
+            self._live = False
+            try:
+                from mlpipe.api.workspace import Workspace
+
+                self._workspace = Workspace()
+            except Exception:  # noqa: BLE001 - never let the richer view break a script
+                pass
+        return self._workspace
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r})"
@@ -255,7 +272,9 @@ class Run(_Logger):
             data.get("datastores"),
             data.get("default_datastore"),
         )
-        self.experiment = _Experiment(data.get("experiment") or "offline", workspace)
+        self.experiment = _Experiment(
+            data.get("experiment") or "offline", workspace, live=bool(data)
+        )
         self.parent = PipelineRun(self, data) if data.get("run_id") else None
         self._metrics_file = data.get("metrics_file")
         self._meta_file = data.get("meta_file")

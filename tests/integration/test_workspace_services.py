@@ -74,6 +74,12 @@ def test_capture_time_dataset_models_and_plain_script_read_back(target, pipeline
     assert summary["dataset"] == "regtest_rows:1"
     assert summary["dataset_files"] == ["/rows.csv"]
     assert summary["datasets"] == ["regtest_rows"]  # regtest_summary is registered after
+    assert summary["run_workspace"] == {
+        "name": "registry-test",
+        "datasets": ["regtest_rows"],
+        "models": ["regtest_model"],
+        "default": "workspaceblobstore",
+    }
 
     # A plain script outside any step sees the same workspace.
     back = read_back(p, tmp_path)

@@ -30,6 +30,13 @@ summary = {
     "dataset": rows.id,
     "dataset_files": rows.to_path(),
     "datasets": sorted(ws.datasets),
+    # run.experiment.workspace is the same workspace as Workspace.from_config() (v1 scripts use it)
+    "run_workspace": {
+        "name": run.experiment.workspace.name,
+        "datasets": sorted(run.experiment.workspace.datasets),
+        "models": sorted(run.experiment.workspace.models),
+        "default": run.experiment.workspace.get_default_datastore().name,
+    },
 }
 os.makedirs("summary", exist_ok=True)
 with open("summary/summary.json", "w") as fh:
