@@ -886,6 +886,13 @@ def run_step(
             metrics = {**_finish_tracking(st, mirror, workdir, status, run_data), **metrics}
 
         if exit_code != 0:
+            marker = _cancel_marker(st)
+            if marker is not None:
+                # v1: a step still running when its pipeline run is canceled ends Canceled,
+                # whatever its script does next (MLOps templates raise after run.parent.cancel()).
+                return _ended_after_cancel(
+                    st, marker, started, t0, exit_code, fp, metrics, run_data
+                )
             code = _exit_status(exit_code)
             return fail(f"script exited with status {exit_code}", code, {"argv": argv})
 
@@ -1019,6 +1026,45 @@ def _canceled(st: _Step, marker: dict, started: float) -> StepResult:
     )
     st.say(f"step {st.name!r} not run: {reason} (run.parent.cancel())")
     return StepResult(st.name, "canceled", error=reason)
+
+
+def _ended_after_cancel(
+    st: _Step,
+    marker: dict,
+    started: float,
+    t0: float,
+    exit_code: int,
+    fp: str | None,
+    metrics: dict,
+    run_data: dict,
+) -> StepResult:
+    """The script ended non-zero after its pipeline run was canceled: canceled, not failed.
+    Nothing is published and nothing becomes reusable, as for a failure."""
+    reason = history.cancel_reason(marker)
+    duration = time.monotonic() - t0
+    tail = "\n".join(st.stderr_tail)
+    st.write_record(
+        {
+            "status": "canceled",
+            "reason": reason,
+            "canceled_by": marker.get("step"),
+            "fingerprint": fp,
+            "exit_code": exit_code,
+            "stderr_tail": tail,
+            "outputs": {},
+            "metrics": metrics,
+            "started": started,
+            "finished": time.time(),
+            "duration": duration,
+            **run_data,
+        }
+    )
+    st.say(
+        f"step {st.name!r} canceled: its script exited with status {exit_code} after the run "
+        f"was canceled ({reason})"
+    )
+    # exit_code keeps the script's status (the step is still ok: the runtime exits 0).
+    return StepResult(st.name, "canceled", fp, exit_code, {}, None, tail, duration, reason, metrics)
 
 
 def _history_context(st: _Step, workdir: str, cwd: str) -> dict:
