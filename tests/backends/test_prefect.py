@@ -423,9 +423,12 @@ def test_prefect_yaml_loads_with_prefects_own_loader(tmp_path):
     assert by_slug["nightly"]["cron"] == "30 2 * * *"
     assert by_slug["nightly"]["timezone"] == "Europe/Berlin"
     assert by_slug["nightly"]["parameters"] == {"epochs": 10}
-    assert by_slug["every_4_hours"]["type"] == "IntervalSchedule"
-    assert by_slug["every_4_hours"]["interval"] == 14400.0
-    assert by_slug["every_4_hours"]["anchor_date"].startswith("2026-01-01T00:15:00")
+    # An hourly recurrence with a start time counts from it (v1): an rrule anchored there.
+    assert by_slug["every_4_hours"]["type"] == "RRuleSchedule"
+    assert by_slug["every_4_hours"]["rrule"] == (
+        "DTSTART:20260101T001500\nRRULE:FREQ=HOURLY;INTERVAL=4;BYMINUTE=15;BYSECOND=0"
+    )
+    assert by_slug["every_4_hours"]["timezone"] == "UTC"
     assert by_slug["biweekly"]["type"] == "RRuleSchedule"
     assert "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;BYHOUR=6;BYMINUTE=45" in by_slug["biweekly"]["rrule"]
     assert by_slug["biweekly"]["timezone"] == "America/New_York"
