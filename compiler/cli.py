@@ -364,16 +364,17 @@ def verify_cmd(
 # --------------------------------------------------------------------- run history (runs, show, report)
 
 
-def _history_roots(file: str | None) -> tuple[list[str], set[str] | None]:
-    """Where the runs are kept: the state of FILE's pipelines, else of the project in this folder."""
+def _history_roots(
+    file: str | None, module: str | None = None
+) -> tuple[list[str], set[str] | None]:
+    """Where the runs are kept: the state of FILE's (or MODULE's) pipelines, else of the project
+    in this folder."""
     from .history import state_root_here, state_roots
 
-    if file is None:
+    if file is None and module is None:
         return [state_root_here(Path.cwd())], None
-    from .capture import split_target
-
-    pipelines = _capture(file).pipelines
-    roots = state_roots(pipelines, Path(split_target(file)[0]).resolve().parent)
+    pipelines = _capture(file, module).pipelines
+    roots = state_roots(pipelines, _source_of(file, module)[0])
     return list(roots), set().union(*roots.values())
 
 
@@ -386,6 +387,7 @@ HistoryFile = Annotated[
 @app.command("runs")
 def runs_cmd(
     file: HistoryFile = None,
+    module: ModuleOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N runs (0: all)")] = 0,
 ):
@@ -394,7 +396,7 @@ def runs_cmd(
     def go():
         from .history import format_runs, list_runs
 
-        roots, names = _history_roots(file)
+        roots, names = _history_roots(file, module)
         runs = sorted(
             (r for root in roots for r in list_runs(root, names)),
             key=lambda r: (r.started or 0.0, r.run_id),
@@ -413,6 +415,7 @@ def runs_cmd(
 def show_cmd(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix)")],
     file: HistoryFile = None,
+    module: ModuleOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ):
     """Show a run's steps: result, why each ran, duration, metrics, outputs, logs."""
@@ -420,7 +423,7 @@ def show_cmd(
     def go():
         from .history import find_run, format_run, step_details
 
-        found = find_run(_history_roots(file)[0], run)
+        found = find_run(_history_roots(file, module)[0], run)
         if as_json:
             doc = {**found.summary(), "steps": step_details(found)}
             sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
@@ -435,6 +438,7 @@ def report_cmd(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write")],
     file: HistoryFile = None,
+    module: ModuleOpt = None,
 ):
     """Write a self-contained HTML report of a run: graph, timeline, reasons, metrics, outputs."""
 
@@ -444,7 +448,7 @@ def report_cmd(
         from .history import find_run
         from .report import render_report
 
-        found = find_run(_history_roots(file)[0], run)
+        found = find_run(_history_roots(file, module)[0], run)
         atomic_write(output, render_report(found).encode("utf-8"))
         err.out(f"wrote {output}", highlight=False)
 

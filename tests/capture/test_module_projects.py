@@ -92,6 +92,15 @@ def test_run_with_module_imports_from_the_snapshot_root(project):
     runs = project / ".mlpipe" / "datastores" / "workspaceblobstore" / ".mlpipe" / "runs"
     assert len(list(runs.iterdir())) == 1
 
+    # the run history of the module's pipelines: `mlpipe runs / show -m MODULE`
+    code, out, err = cli("runs", "-m", MODULE, "--json")
+    assert code == 0, err
+    listed = json.loads(out)
+    assert len(listed) == 1 and listed[0]["status"] == "succeeded", listed
+    code, out, err = cli("show", listed[0]["run_id"], "-m", MODULE)
+    assert code == 0, err
+    assert "train" in out and "register" in out
+
 
 def test_module_runs_package_init_and_sets_package(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
