@@ -163,11 +163,18 @@ def test_mlops_project_in_mlflow(target, project, tmp_path, mlflow_server, monke
     outcome, records = run_once(target, project, tmp_path / "out", shrink=0.5)
     assert outcome.ok, outcome.log[-5000:]
 
+    # The session's MLflow server is shared with other tests: look at this project's runs only
+    # (its step names), and at the newest pipeline run among them.
     runs = mlflow_runs(mlflow_server)
-    children = [r for r in runs if "mlflow.parentRunId" in tags_of(r)]
-    parents = {tags_of(r)["mlflow.parentRunId"] for r in children}
-    assert len(parents) == 1, runs
-    (parent,) = [r for r in runs if r["info"]["run_id"] in parents]
+    ours = [
+        r for r in runs if r["info"]["run_name"] in STEPS and "mlflow.parentRunId" in tags_of(r)
+    ]
+    parents = [
+        r for r in runs if r["info"]["run_id"] in {tags_of(c)["mlflow.parentRunId"] for c in ours}
+    ]
+    assert parents, runs
+    parent = max(parents, key=lambda r: int(r["info"]["start_time"]))
+    children = [c for c in ours if tags_of(c)["mlflow.parentRunId"] == parent["info"]["run_id"]]
     by_name = {r["info"]["run_name"]: r for r in children}
     assert set(by_name) == set(STEPS)
     train_metrics = metrics_of(by_name["Train Model"])
@@ -180,6 +187,8 @@ def test_mlops_project_in_mlflow(target, project, tmp_path, mlflow_server, monke
     versions = mlflow_api(mlflow_server, "model-versions/search", {"filter": f"name='{MODEL}'"})[
         "model_versions"
     ]
+    child_ids = {c["info"]["run_id"] for c in children}
+    versions = [v for v in versions if v.get("run_id") in child_ids]
     assert [v["version"] for v in versions] == ["1"]
     tags = {t["key"]: t["value"] for t in versions[0].get("tags", [])}
     assert float(tags["mse"]) == pytest.approx(train_metrics["mse"])
