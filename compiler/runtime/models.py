@@ -22,8 +22,8 @@ import time
 import uuid
 
 from . import store
-from .registry import RegistryError, WorkspaceInfo, _version_number
-from .state import safe_name
+from .registry import WorkspaceInfo, pick_version
+from .state import latest_version_doc, safe_name, version_docs
 
 
 class ModelRegistry:
@@ -94,52 +94,17 @@ class ModelRegistry:
     def names(self) -> list[str]:
         out = []
         for entry in store.list_names(self.root):
-            doc = self._doc(
-                store.join(self.root, entry), self._numbers(store.join(self.root, entry))
-            )
+            doc = latest_version_doc(store.join(self.root, entry))
             if doc is not None:
                 out.append(doc["name"])
         return sorted(out)
 
-    def _numbers(self, folder: str) -> list[int]:
-        return sorted(
-            int(n[:-5])
-            for n in store.list_names(folder)
-            if n.endswith(".json") and n[:-5].isdigit()
-        )
-
-    def _doc(self, folder: str, numbers: list[int]) -> dict | None:
-        for n in reversed(numbers):
-            doc = store.read_json(store.join(folder, f"{n}.json"))
-            if doc is not None:
-                return doc
-        return None
-
     def versions(self, name: str) -> list[dict]:
-        folder = self.folder(name)
-        out = []
-        for n in self._numbers(folder):
-            doc = store.read_json(store.join(folder, f"{n}.json"))
-            if doc is not None and doc.get("name") == name:
-                out.append(self._resolved(doc))
-        return out
+        docs = version_docs(self.folder(name))
+        return [self._resolved(d) for _, d in sorted(docs.items()) if d.get("name") == name]
 
     def get(self, name: str, version=None) -> dict:
-        number = _version_number(version)
-        versions = self.versions(name)
-        if not versions:
-            known = ", ".join(self.names()) or "none"
-            raise RegistryError(
-                f"model {name!r} is not registered in workspace {self.ws.name!r} "
-                f"(registered: {known})"
-            )
-        if number is None:
-            return versions[-1]
-        for doc in versions:
-            if doc["version"] == number:
-                return doc
-        have = ", ".join(str(d["version"]) for d in versions)
-        raise RegistryError(f"model {name!r} has no version {number} (versions: {have})")
+        return pick_version("model", name, self.versions(name), version, self)
 
     def list(self, name=None, tags=None, properties=None, run_id=None, latest=False) -> list[dict]:
         """Versions matching every filter, newest first per name (v1's order)."""

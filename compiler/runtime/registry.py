@@ -21,7 +21,7 @@ import time
 
 from . import store
 from .fingerprint import StatCache, files_fingerprint
-from .state import Datastores, State, safe_name
+from .state import Datastores, State, latest_version_doc, safe_name, version_docs, version_numbers
 
 # A registered dataset's definition: what identifies it besides its name (compared to decide whether
 # a registration is new). `paths` items are IR DatasetPath dicts: {kind: datapath, datastore, path}
@@ -122,6 +122,27 @@ def _version_number(version) -> int | None:
     raise RegistryError(f"version must be 'latest', an int or a digit string, not {version!r}")
 
 
+def pick_version(kind, name, versions: list[dict], version, registry, hint: str = "") -> dict:
+    """The requested version (None / "latest": the newest) of a registry entry, or a clear error.
+
+    `registry.names()` is called only for the error message: it reads every entry.
+    """
+    number = _version_number(version)
+    if not versions:
+        known = ", ".join(registry.names()) or "none"
+        raise RegistryError(
+            f"{kind} {name!r} is not registered in workspace {registry.ws.name!r} "
+            f"(registered: {known}){hint}"
+        )
+    if number is None:
+        return versions[-1]
+    for doc in versions:
+        if doc.get("version") == number:
+            return doc
+    have = ", ".join(str(d.get("version")) for d in versions)
+    raise RegistryError(f"{kind} {name!r} has no version {number} (versions: {have})")
+
+
 class DatasetRegistry:
     def __init__(self, workspace: WorkspaceInfo, cache_dir: str | None = None):
         self.ws = workspace
@@ -136,7 +157,7 @@ class DatasetRegistry:
     def names(self) -> list[str]:
         found = set()
         for entry in store.list_names(self.root):
-            doc = self._latest_in(store.join(self.root, entry))
+            doc = latest_version_doc(store.join(self.root, entry))
             if doc is not None:
                 found.add(doc["name"])
         for entry in store.list_names(store.join(self.state.root, "registry")):
@@ -145,20 +166,6 @@ class DatasetRegistry:
                 if doc and doc.get("versions"):
                     found.add(doc.get("name") or entry[:-5])
         return sorted(found)
-
-    def _numbers(self, folder: str) -> list[int]:
-        return sorted(
-            int(n[:-5])
-            for n in store.list_names(folder)
-            if n.endswith(".json") and n[:-5].isdigit()
-        )
-
-    def _latest_in(self, folder: str) -> dict | None:
-        for n in reversed(self._numbers(folder)):
-            doc = store.read_json(store.join(folder, f"{n}.json"))
-            if doc is not None:
-                return doc
-        return None
 
     def _legacy(self, name: str) -> dict[int, dict]:
         """Versions kept by mlpipe before write-once versions (`registry/<name>.json`)."""
@@ -171,30 +178,12 @@ class DatasetRegistry:
 
     def versions(self, name: str) -> list[dict]:
         """Every version of `name`, oldest first."""
-        found = self._legacy(name)
-        folder = self.folder(name)
-        for n in self._numbers(folder):
-            doc = store.read_json(store.join(folder, f"{n}.json"))
-            if doc is not None:
-                found[n] = doc
+        found = self._legacy(name) | version_docs(self.folder(name))
         return [found[n] for n in sorted(found)]
 
     def get(self, name: str, version=None) -> dict:
-        number = _version_number(version)
-        versions = self.versions(name)
-        if not versions:
-            known = ", ".join(self.names()) or "none"
-            raise RegistryError(
-                f"dataset {name!r} is not registered in workspace {self.ws.name!r} "
-                f"(registered: {known}); register it with dataset.register(ws, {name!r})"
-            )
-        if number is None:
-            return versions[-1]
-        for doc in versions:
-            if doc.get("version") == number:
-                return doc
-        have = ", ".join(str(d.get("version")) for d in versions)
-        raise RegistryError(f"dataset {name!r} has no version {number} (versions: {have})")
+        hint = f"; register it with dataset.register(ws, {name!r})"
+        return pick_version("dataset", name, self.versions(name), version, self, hint)
 
     def get_by_id(self, dataset_id: str) -> dict:
         name, _, version = str(dataset_id).rpartition(":")
@@ -259,7 +248,7 @@ class DatasetRegistry:
             source=source or {},
         )
         folder = self.folder(name)
-        if versions and not self._numbers(folder):
+        if versions and not version_numbers(folder):
             self._migrate_legacy(name)
         version = self.state.add_version(folder, entry)
         doc = dict(entry, version=version, id=f"{name}:{version}")

@@ -110,15 +110,35 @@ class State:
         Versions are write-once keys: concurrent writers (other processes or machines) each end up
         with their own number, and none overwrites another's.
         """
-        taken = [
-            int(n[:-5])
-            for n in store.list_names(folder)
-            if n.endswith(".json") and n[:-5].isdigit()
-        ]
-        version = max(taken, default=0) + 1
+        version = max(version_numbers(folder), default=0) + 1
         while True:
             doc = dict(entry, version=version)
             data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
             if store.write_once(store.join(folder, f"{version}.json"), data):
                 return version
             version += 1
+
+
+def version_numbers(folder: str) -> list[int]:
+    """The version numbers written by `State.add_version` under folder, ascending."""
+    return sorted(
+        int(n[:-5]) for n in store.list_names(folder) if n.endswith(".json") and n[:-5].isdigit()
+    )
+
+
+def version_docs(folder: str) -> dict[int, dict]:
+    """Every readable version doc under folder, by number."""
+    out = {}
+    for n in version_numbers(folder):
+        doc = store.read_json(store.join(folder, f"{n}.json"))
+        if doc is not None:
+            out[n] = doc
+    return out
+
+
+def latest_version_doc(folder: str) -> dict | None:
+    for n in reversed(version_numbers(folder)):
+        doc = store.read_json(store.join(folder, f"{n}.json"))
+        if doc is not None:
+            return doc
+    return None
