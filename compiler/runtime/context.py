@@ -116,6 +116,15 @@ def _jsonable(value):
     return str(value)
 
 
+def _tags_dict(tags) -> dict:
+    """v1's set_tags takes a dict, one name, or a list of names (tags with empty values)."""
+    if isinstance(tags, str):
+        return {tags: ""}
+    if isinstance(tags, (list, tuple)):
+        return dict.fromkeys(tags, "")
+    return dict(tags or {})
+
+
 def _tag_value(value) -> str:
     return "" if value is None else str(value)
 
@@ -210,13 +219,10 @@ class PipelineRun(_Logger):
         self.set_tags({key: value})
 
     def set_tags(self, tags) -> None:
-        if isinstance(tags, str):
-            tags = {tags: ""}
-        elif isinstance(tags, (list, tuple)):
-            tags = dict.fromkeys(tags, "")
+        tags = _tags_dict(tags)
         with self._lock:
             now = time.time()
-            for key, value in (tags or {}).items():
+            for key, value in tags.items():
                 self._tags[str(key)] = [_tag_value(value), now]
             self._save()
 
@@ -369,12 +375,9 @@ class Run(_Logger):
         self.set_tags({key: value})
 
     def set_tags(self, tags) -> None:
-        if isinstance(tags, str):
-            tags = {tags: ""}
-        elif isinstance(tags, (list, tuple)):
-            tags = dict.fromkeys(tags, "")
+        tags = _tags_dict(tags)
         with self._lock:
-            self._tags.update({str(k): _tag_value(v) for k, v in (tags or {}).items()})
+            self._tags.update({str(k): _tag_value(v) for k, v in tags.items()})
             self._save_meta()
 
     def get_tags(self) -> dict:
