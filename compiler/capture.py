@@ -295,6 +295,7 @@ def run_program(path: Path, program: Program, workdir: Path | None = None) -> _s
     saved_path = list(sys.path)
     saved_argv = list(sys.argv)
     saved_modules = set(sys.modules)
+    saved_environ = dict(os.environ)  # a project's settings loader (.env) must not outlive it
     previous = _session.activate(sess)
     namespace = {"__name__": "__main__", "__file__": str(path), "__builtins__": builtins}
     namespace["help"] = _skipped_help(sess)
@@ -348,6 +349,9 @@ def run_program(path: Path, program: Program, workdir: Path | None = None) -> _s
         os.chdir(saved_cwd)
         sys.path[:] = saved_path
         sys.argv = saved_argv
+        if os.environ != saved_environ:
+            os.environ.clear()
+            os.environ.update(saved_environ)
         for chunk in program.chunks:
             linecache.cache.pop(chunk.filename, None)
         for name in set(sys.modules) - saved_modules:

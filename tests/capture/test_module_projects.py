@@ -189,3 +189,27 @@ def test_a_script_anywhere_in_the_project_sees_the_same_workspace(project):
         assert proc.returncode == 0, proc.stderr
         seen.add(proc.stdout.strip())
     assert seen == {str(project / ".mlpipe" / "datastores" / "workspaceblobstore")}
+
+
+def test_project_environment_variables_do_not_outlive_the_capture(tmp_path, monkeypatch):
+    """A settings loader that fills os.environ from .env (as MLOps templates do) changes only the
+    capture's own environment: the next capture in the same process reads its own .env."""
+    (tmp_path / "build.py").write_text(
+        textwrap.dedent("""
+        import os
+        from azureml.core import Workspace
+        from azureml.pipeline.core import Pipeline
+        from azureml.pipeline.steps import PythonScriptStep
+
+        os.environ.setdefault("SOURCES_DIR", "src")
+        ws = Workspace.from_config()
+        step = PythonScriptStep(name="s", script_name="s.py", source_directory=os.environ["SOURCES_DIR"])
+        Pipeline(ws, [step])
+        """)
+    )
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "s.py").write_text("print('s')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SOURCES_DIR", raising=False)
+    capture(str(tmp_path / "build.py"))
+    assert "SOURCES_DIR" not in os.environ
