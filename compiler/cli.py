@@ -369,7 +369,7 @@ def _history_roots(
 ) -> tuple[list[str], set[str] | None]:
     """Where the runs are kept: the state of FILE's (or MODULE's) pipelines, else of the project
     in this folder."""
-    from .history import state_root_here, state_roots
+    from .runs import state_root_here, state_roots
 
     if file is None and module is None:
         return [state_root_here(Path.cwd())], None
@@ -394,7 +394,7 @@ def runs_cmd(
     """List the project's runs, newest first: runner, start, duration, status, step counts."""
 
     def go():
-        from .history import format_runs, list_runs
+        from .runs import format_runs, list_runs
 
         roots, names = _history_roots(file, module)
         runs = sorted(
@@ -421,7 +421,7 @@ def show_cmd(
     """Show a run's steps: result, why each ran, duration, metrics, outputs, logs."""
 
     def go():
-        from .history import find_run, format_run, step_details
+        from .runs import find_run, format_run, step_details
 
         found = find_run(_history_roots(file, module)[0], run)
         if as_json:
@@ -445,8 +445,8 @@ def report_cmd(
     def go():
         from mlpipe.backends.base import atomic_write
 
-        from .history import find_run
         from .report import render_report
+        from .runs import find_run
 
         found = find_run(_history_roots(file, module)[0], run)
         atomic_write(output, render_report(found).encode("utf-8"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from .history import (
+from .runs import (
     Run,
     human_duration,
     iso,
