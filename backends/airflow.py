@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import keyword
-import math
 import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
@@ -42,6 +41,7 @@ from ..ir import (
     Schedule,
     Step,
 )
+from ..passes.parameters import plain
 from ..passes.placement import compute_of, merged_placement, pod_resources
 from ..passes.schedules import Fires, resolve_recurrence
 from .base import (
@@ -59,10 +59,12 @@ from .base import (
 from .pycode import LINE_LENGTH, py_literal, py_str, text_width
 
 TEMPLATE = "airflow_dag.py.j2"
-REGENERATE = "regenerate_outputs"
 DATASTORE_TRIGGER_TASK = "datastore_changed"
 # The image a pod runs when neither the step's environment nor mlpipe.yaml names one.
 FALLBACK_IMAGE = "python:3.11-slim"
+# Airflow accepts ids of up to 250 characters (ID_LEN); the task_id is also the task's variable in
+# the DAG file, kept short enough for readable lines. Names longer than these are shortened with a
+# hash of the original (and warned about).
 TASK_ID_MAX = 64
 DAG_ID_MAX = 200
 # What the DAG processor spends per task parsing and serialising a generated DAG (measured with
@@ -70,49 +72,6 @@ DAG_ID_MAX = 200
 # when a DAG file needs a third of that on every scan.
 PARSE_SECONDS_PER_TASK = 0.002
 IMPORT_TIMEOUT_SECONDS = 30
-
-# IR parameter type -> JSON-schema type Airflow validates run-time values (`--conf`) against.
-PARAM_TYPES: dict[str, str | list[str]] = {
-    "string": "string",
-    "int": "integer",
-    "float": "number",
-    "bool": "boolean",
-    # A DataPath / dataset default is a dict; a run may also give "<datastore>/<path>" or a URL.
-    "datapath": ["object", "string"],
-    "dataset": ["object", "string"],
-}
-
-# Lower-case names the DAG file itself uses at module level: a task variable must not shadow them.
-RESERVED_NAMES = frozenset(
-    {
-        "dag",
-        "json",
-        "os",
-        "pendulum",
-        "signal",
-        "subprocess",
-        "sys",
-        "tempfile",
-        "threading",
-        "timedelta",
-        "k8s",
-        "collections",
-        "deque",
-        "print",
-        "open",
-        "dict",
-        "list",
-        "str",
-        "int",
-        "bool",
-        "type",
-        "id",
-        "runtime_args",
-        "stage_bundle",
-        DATASTORE_TRIGGER_TASK,
-        f"{DATASTORE_TRIGGER_TASK}_check",
-    }
-)
 
 # Kubernetes toleration keys as written in mlpipe.yaml -> V1Toleration arguments.
 TOLERATION_KEYS = {
@@ -157,7 +116,8 @@ def comment_safe(text: str) -> str:
 
 
 def dag_id(pipeline: PipelineIR) -> str:
-    return identifier(pipeline.name, max_len=DAG_ID_MAX, allowed=r"A-Za-z0-9_.\-")
+    limit = AirflowBackend.name_limits["pipeline"]
+    return identifier(pipeline.name, max_len=limit, allowed=r"A-Za-z0-9_.\-")
 
 
 def task_id(step_name: str) -> str:
@@ -168,8 +128,10 @@ def task_id(step_name: str) -> str:
     )
     if not any(ch.isascii() and ch.isalnum() for ch in plain):  # e.g. "日本": keep it unique
         plain = "step_" + hashlib.sha256(step_name.encode("utf-8")).hexdigest()[:8]
-    text = identifier(plain, max_len=TASK_ID_MAX, lower=True)
-    if keyword.iskeyword(text) or keyword.issoftkeyword(text) or text in RESERVED_NAMES:
+    text = identifier(plain, max_len=AirflowBackend.name_limits["step"], lower=True)
+    if keyword.iskeyword(text) or keyword.issoftkeyword(text):
+        text = f"{text}_step"
+    elif text in AirflowBackend.reserved_names["step"]:
         text = f"{text}_step"
     return text
 
@@ -181,65 +143,6 @@ def task_ids(pipeline: PipelineIR) -> dict[str, str]:
 
 def pool_name(compute: str) -> str:
     return "mlpipe_" + identifier(compute, max_len=200, allowed=r"A-Za-z0-9_.\-")
-
-
-# ------------------------------------------------------------------------------- parameters
-
-
-def param_defaults(pipeline: PipelineIR, schedule: Schedule | None) -> dict:
-    """What a run gets when nothing overrides a parameter: the IR default, replaced by the last
-    submission's `pipeline_parameters` (what `mlpipe run` uses), replaced by the schedule's
-    (scheduled runs have no conf of their own)."""
-    values = {p.name: _plain(p.default) for p in pipeline.parameters}
-    if pipeline.submissions:
-        for k, v in pipeline.submissions[-1].pipeline_parameters.items():
-            if k in values:
-                values[k] = _plain(v)
-    if schedule is not None:
-        for k, v in schedule.pipeline_parameters.items():
-            if k in values:
-                values[k] = _plain(v)
-    return values
-
-
-def _plain(value):
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return value
-
-
-def _coerce_default(ptype: str, value):
-    """Submission / schedule values may be strings ("5"): make them the declared JSON type, as the
-    runtime would (Airflow validates defaults against the Param's type)."""
-    if isinstance(value, str) and ptype in ("int", "float", "bool"):
-        text = value.strip()
-        try:
-            if ptype == "int":
-                return int(text)
-            if ptype == "float":
-                return float(text)
-        except ValueError:
-            return value
-        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), value)
-    if ptype == "float" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if ptype == "string" and isinstance(value, bool | int | float):
-        return str(value)
-    return value
-
-
-def _fits_type(ptype: str, value) -> bool:
-    if ptype == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if ptype == "float":
-        return (
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        )
-    if ptype == "bool":
-        return isinstance(value, bool)
-    if ptype == "string":
-        return isinstance(value, str)
-    return isinstance(value, dict | str)
 
 
 # -------------------------------------------------------------------------------- schedules
@@ -366,7 +269,7 @@ def used_datastores(pipeline: PipelineIR) -> list[str]:
     """The default datastore and every datastore a step reads or writes, in a stable order."""
     names = {pipeline.default_datastore}
     for p in pipeline.parameters:
-        names |= _datastores_in(_plain(p.default))
+        names |= _datastores_in(plain(p.default))
     for s in pipeline.steps:
         for o in s.outputs:
             names.add(o.datastore)
@@ -525,6 +428,40 @@ class AirflowBackend(Backend):
     # CronTriggerTimetable: cron in a zone from a start date; a datastore trigger polls on a cron
     features = {"exact_recurrence": APPROXIMATED, "datastore_trigger": SUPPORTED}
     ships_runtime = True
+    # IR parameter type -> the JSON-schema type Airflow validates run-time values (`--conf`)
+    # against. A DataPath / dataset default is a dict; a run may also give "<datastore>/<path>"
+    # or a URL.
+    param_types = {
+        "string": "string",
+        "int": "integer",
+        "float": "number",
+        "bool": "boolean",
+        "datapath": ["object", "string"],
+        "dataset": ["object", "string"],
+    }
+    reserved_names = {
+        **Backend.reserved_names,
+        # Lower-case names the DAG file itself uses at module level: a task variable (the
+        # task_id) must not shadow them; Python keywords are avoided the same way.
+        "step": frozenset(
+            {
+                *("dag", "json", "os", "pendulum", "signal", "subprocess", "sys", "tempfile"),
+                *("threading", "timedelta", "k8s", "collections", "deque", "print", "open"),
+                *("dict", "list", "str", "int", "bool", "type", "id", "runtime_args"),
+                "stage_bundle",
+                DATASTORE_TRIGGER_TASK,
+                f"{DATASTORE_TRIGGER_TASK}_check",
+            }
+        ),
+    }
+    name_limits = {"step": TASK_ID_MAX, "pipeline": DAG_ID_MAX}
+
+    def target_names(self, pipeline: PipelineIR) -> dict[str, dict[str, str]]:
+        # Params keep the user's names (keys of the run's conf).
+        return {
+            "step": {s.name: task_id(s.name) for s in pipeline.steps},
+            "pipeline": {pipeline.name: dag_id(pipeline)},
+        }
 
     def render_shared(self, pipelines: list[PipelineIR], profile: str) -> list[Artifact]:
         return [Artifact(f"{BUNDLE_DIR}/.airflowignore", AIRFLOWIGNORE.encode())]
@@ -532,15 +469,6 @@ class AirflowBackend(Backend):
     # ------------------------------------------------------------------------------ checks
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
         problems: list[Problem] = []
-        for p in pipeline.parameters:
-            if p.name == REGENERATE:
-                problems.append(
-                    Problem(
-                        *where(pipeline, p.origin),
-                        f"parameter {REGENERATE!r} clashes with the run-time input every mlpipe "
-                        "target adds (regenerate_outputs): rename the parameter",
-                    )
-                )
         try:
             task_ids(pipeline)
         except MlpipeError as exc:
@@ -558,28 +486,6 @@ class AirflowBackend(Backend):
                     "each extra schedule becomes its own DAG named after it",
                 )
             )
-        for s in active or ([dag_schedule(pipeline)] if pipeline.schedules else []):
-            at = where(pipeline, s.origin)
-            unknown = sorted(set(s.pipeline_parameters) - {p.name for p in pipeline.parameters})
-            if unknown:
-                problems.append(
-                    Problem(
-                        *at,
-                        f"schedule {s.name!r} sets unknown pipeline parameter(s) "
-                        f"{', '.join(unknown)}",
-                    )
-                )
-        defaults = param_defaults(pipeline, dag_schedule(pipeline))
-        for p in pipeline.parameters:
-            value = _coerce_default(p.type, defaults[p.name])
-            if not _fits_type(p.type, value):
-                problems.append(
-                    Problem(
-                        *where(pipeline, p.origin),
-                        f"parameter {p.name!r} ({p.type}) would default to {value!r} "
-                        "(from the submission or schedule): give a value of its type",
-                    )
-                )
         if profile == "kubernetes":
             for step in pipeline.steps:
                 for tol in placement_of(pipeline, step)["tolerations"]:
@@ -598,6 +504,7 @@ class AirflowBackend(Backend):
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
         """One DAG per pipeline; a pipeline with several active schedules (v1 allows any number)
         gets one more DAG per further schedule, `<dag_id>__<schedule>`, running the same steps."""
+        self.report_renames(pipeline, ctx)
         variants = [pipeline]
         for extra in [s for s in pipeline.schedules if s.active][1:]:
             variants.append(
@@ -622,13 +529,15 @@ class AirflowBackend(Backend):
         schedule = dag_schedule(pipeline)
         fires = self.schedule_fires(ctx, schedule) if schedule is not None else None
         sched = schedule_code(pipeline, fires)
-        defaults = param_defaults(pipeline, schedule)
+        resolved = self.parameters(pipeline)
+        index = None if schedule is None else pipeline.schedules.index(schedule)
+        defaults = resolved.run_defaults(index)
         kube = ctx.profile == "kubernetes"
 
         params = []
-        for p in pipeline.parameters:
-            default = _coerce_default(p.type, defaults[p.name])
-            schema = PARAM_TYPES[p.type]
+        for p in resolved.declared:
+            default = defaults[p.name]
+            schema = self.param_types[p.type]
             params.append(
                 {
                     "key": py_str(p.name),

@@ -31,6 +31,8 @@ from pathlib import Path
 
 from ..errors import MlpipeError, Problem
 from ..ir import PipelineIR, Schedule
+from ..passes.parameters import Parameters
+from ..passes.parameters import resolve as resolve_parameters
 from ..passes.schedules import Fires, check_recurrence, resolve_recurrence
 from ..snapshot import pack
 
@@ -128,8 +130,112 @@ class Backend:
     # workers need no mlpipe installed and run the compiler's version whatever they have.
     ships_runtime = False
 
+    # ------------------------------------------------------------------------------ tables
+    # IR parameter type (passes/parameters.py) -> how the target declares it.
+    param_types: dict[str, object] = {}
+    # Names the target keeps for itself, per kind of name. A pipeline parameter with such a name is
+    # an error (runs pass parameters by name); step and pipeline names are renamed by the target's
+    # sanitiser instead. Every target adds the run-time input `regenerate_outputs`.
+    reserved_names: dict[str, frozenset[str]] = {"parameter": frozenset({"regenerate_outputs"})}
+    # Longest name per kind ("step", "pipeline", "parameter"); longer ones are shortened with a hash
+    # of the original, which `report_renames` tells the user.
+    name_limits: dict[str, int] = {}
+    # Longest string parameter value the target carries (None: no limit).
+    param_value_max: int | None = None
+    # Largest integer magnitude a parameter value keeps exactly (None: any Python int).
+    param_int_max: int | None = None
+
+    def target_names(self, pipeline: PipelineIR) -> dict[str, dict[str, str]]:
+        """{kind: {the user's name: the target's name}} for the names the tables constrain."""
+        return {}
+
+    def problems(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
+        """Everything that stops the pipeline on this target: the tables' check, then `check`."""
+        return self.check_tables(pipeline) + self.check(pipeline, profile)
+
+    def check_tables(self, pipeline: PipelineIR) -> list[Problem]:
+        """Reserved parameter names and parameter values over the target's limits, the same
+        way on every target (`file:line: ...` at the parameter, submission or schedule)."""
+        out: list[Problem] = []
+        reserved = self.reserved_names.get("parameter", frozenset())
+        mapped = self.target_names(pipeline).get("parameter", {})
+        owners: dict[str, str] = {}
+        for p in pipeline.parameters:
+            name = mapped.get(p.name, p.name)
+            if name in reserved:
+                taken = ", ".join(sorted(reserved))
+                out.append(
+                    Problem(
+                        *where(pipeline, p.origin),
+                        f"parameter {p.name!r}: {name!r} is a name {self.name} keeps for "
+                        f"mlpipe's own run-time inputs ({taken}): rename the parameter",
+                    )
+                )
+            elif name in owners:
+                out.append(
+                    Problem(
+                        *where(pipeline, p.origin),
+                        f"parameters {p.name!r} and {owners[name]!r} both become {name!r} on "
+                        f"{self.name}: rename one of them",
+                    )
+                )
+            owners.setdefault(name, p.name)
+        params = self.parameters(pipeline)
+        for p in params.declared:
+            out += self._value_problems(pipeline, p.origin, p.name, p.default, "default")
+        owners_ = [*pipeline.submissions, *pipeline.schedules]
+        values = [*params.submissions, *params.schedules]
+        for owner, overrides in zip(owners_, values, strict=True):
+            for name, value in overrides.items():
+                out += self._value_problems(pipeline, owner.origin, name, value, "value")
+        return out
+
+    def _value_problems(self, pipeline, origin, name: str, value, what: str) -> list[Problem]:
+        at = where(pipeline, origin)
+        limit, big = self.param_value_max, self.param_int_max
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            return [
+                Problem(
+                    *at,
+                    f"parameter {name!r}: a {what} of {len(value)} characters is over "
+                    f"{self.name}'s limit of {limit} for parameter values; pass long text as a "
+                    "file (a Dataset input)",
+                )
+            ]
+        exact = isinstance(value, int) and not isinstance(value, bool)
+        if big is not None and exact and abs(value) > big:
+            return [
+                Problem(
+                    *at,
+                    f"parameter {name!r}: {self.name} keeps numbers as doubles, so the {what} "
+                    f"{value} would reach the script as {int(float(value))}; keep integers "
+                    f"within ±{big} or make the parameter a string",
+                )
+            ]
+        return []
+
+    def parameters(self, pipeline: PipelineIR) -> Parameters:
+        """The resolve pass's parameters of `pipeline` (types, defaults, typed overrides)."""
+        return resolve_parameters(pipeline)
+
+    def report_renames(self, pipeline: PipelineIR, ctx: CompileContext) -> None:
+        """Warn (file:line) for each name longer than the target's limit, with the shortened
+        name the target uses instead."""
+        origins = {"step": {s.name: s.origin for s in pipeline.steps}}
+        origins["parameter"] = {p.name: p.origin for p in pipeline.parameters}
+        for kind, names in self.target_names(pipeline).items():
+            limit = self.name_limits.get(kind)
+            for original, name in names.items():
+                if limit is not None and len(original) > limit:
+                    at = origins.get(kind, {}).get(original, pipeline.origin)
+                    ctx.warn(
+                        at,
+                        f"{kind} {original!r} is named {name!r} on {self.name}, whose {kind} "
+                        f"names have at most {limit} characters",
+                    )
+
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
-        """Problems that make the pipeline impossible to run on this target."""
+        """Problems that make the pipeline impossible to run on this target, beyond the tables."""
         return []
 
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
@@ -283,7 +389,7 @@ def compile_pipelines(
     problems: list[Problem] = []
     for p in pipelines:
         problems.extend(shared_problems(p))
-        problems.extend(backend.check(p, profile))
+        problems.extend(backend.problems(p, profile))
     if problems:
         raise MlpipeError(problems)
 
@@ -359,7 +465,10 @@ def compile_pipelines(
 def shared_problems(pipeline: PipelineIR) -> list[Problem]:
     """What no target can compile (the resolve pass's checks; capture ran them already, but an
     IR may come from a JSON file)."""
-    out = []
+    out = [
+        Problem(*where(pipeline, origin), message)
+        for origin, message in resolve_parameters(pipeline).problems
+    ]
     for sched in pipeline.schedules:
         if sched.recurrence is not None:
             for message in check_recurrence(sched.recurrence):

@@ -27,12 +27,12 @@ from zoneinfo import ZoneInfo
 from ..errors import MlpipeError, Problem
 from ..ir import (
     Compute,
-    DataPath,
     Environment,
     Parameter,
     PipelineIR,
     Step,
 )
+from ..passes.parameters import resolve as resolve_parameters
 from ..passes.placement import merged_placement, pod_resources
 from ..passes.schedules import Fires, resolve_recurrence
 from . import kfp_spec as spec
@@ -52,13 +52,11 @@ DEFAULT_IMAGE = "python:3.11-slim"
 RUN_ID_PLACEHOLDER = "{{$.pipeline_job_uuid}}"  # dsl.PIPELINE_JOB_ID_PLACEHOLDER
 REGENERATE = "regenerate_outputs"
 RUN_ID_INPUT = "mlpipe_run_id"
-RESERVED_INPUTS = (REGENERATE, RUN_ID_INPUT)
 SUMMARY_TASK = "mlpipe-run-summary"
 SUMMARY_FUNCTION = "mlpipe_run_summary"
+# kfp's task / component names become parts of Kubernetes object names (63-character labels, with
+# the `comp-` / `exec-` prefixes and Argo's suffixes around them).
 TASK_NAME_MAX = 48
-# Parameter values travel with every run through the KFP API server and ML Metadata: long text
-# belongs in a file (a Dataset), not a parameter.
-PARAM_VALUE_MAX = 10_000
 # Kubernetes keeps the Argo Workflow that KFP makes of a spec in etcd, whose objects are limited
 # to about 1.5 MiB: warn well before a run would be refused.
 SPEC_WARN_BYTES = 1024 * 1024
@@ -178,23 +176,12 @@ def python_name(text: str) -> str:
 
 def parameter_input(name: str) -> str:
     """A pipeline parameter's KFP input name: the IR name when it is a Python identifier."""
-    out = identifier(name, max_len=100)
+    out = identifier(name, max_len=KfpBackend.name_limits["parameter"])
     return f"{out}_" if keyword.iskeyword(out) else out
 
 
-def _long_value(name: str, value: str) -> str:
-    return (
-        f"parameter {name!r}: a value of {len(value)} characters is over KFP's limit of "
-        f"{PARAM_VALUE_MAX} for parameter values; pass long text as a file (a Dataset input)"
-    )
-
-
-def _inexact_number(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53
-
-
 def pipeline_name(pipeline: PipelineIR) -> str:
-    return k8s_name(pipeline.name, max_len=128)
+    return k8s_name(pipeline.name, max_len=KfpBackend.name_limits["pipeline"])
 
 
 def task_names(pipeline: PipelineIR) -> dict[str, str]:
@@ -205,7 +192,7 @@ def task_names(pipeline: PipelineIR) -> dict[str, str]:
         clashes[base] = clashes.get(base, 0) + 1
     # kfp's loader reads a file whose executors include `exec-<pipeline name>` as that single
     # component, not as the pipeline: the pipeline's name is as taken as the summary task's.
-    reserved = {SUMMARY_TASK, pipeline_name(pipeline)}
+    reserved = KfpBackend.reserved_names["step"] | {pipeline_name(pipeline)}
     for name in reserved:
         clashes[name] = clashes.get(name, 0) + 1
     out: dict[str, str] = {}
@@ -234,13 +221,14 @@ def parameter_default(p: Parameter):
 
 
 def kfp_value(ptype: str, value):
-    """A parameter value as a KFP input holds it. DataPath / dataset values become the text the
-    runtime parses back to the same value: `<datastore>/<path>`, a URL, or the dataset's JSON."""
+    """A parameter value (typed by passes/parameters.py) as a KFP input holds it. DataPath /
+    dataset values become the text the runtime parses back to the same value:
+    `<datastore>/<path>`, a URL, or the dataset's JSON."""
     if isinstance(value, str | bool | int | float):
         return value
-    if isinstance(value, DataPath):
-        return f"{value.datastore}/{value.path}"
     dumped = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    if isinstance(dumped, dict) and dumped.get("kind") == "datapath":
+        return f"{dumped['datastore']}/{dumped['path']}"
     if isinstance(dumped, dict) and dumped.get("kind") == "url":
         return dumped["url"]
     return json.dumps(dumped, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -281,6 +269,36 @@ class KfpBackend(Backend):
     uses_bundle = False
     # One robfig/cron expression per recurring run; no storage events
     features = {"exact_recurrence": APPROXIMATED, "datastore_trigger": UNSUPPORTED}
+    # IR parameter type -> KFP ParameterType. DataPath / dataset parameters travel as text the
+    # runtime parses: `<datastore>/<path>`, a URL, or the dataset's JSON.
+    param_types = {
+        "string": "STRING",
+        "int": "NUMBER_INTEGER",
+        "float": "NUMBER_DOUBLE",
+        "bool": "BOOLEAN",
+        "datapath": "STRING",
+        "dataset": "STRING",
+    }
+    reserved_names = {
+        # Every KFP pipeline mlpipe writes has these run-time inputs.
+        "parameter": frozenset({REGENERATE, RUN_ID_INPUT}),
+        # kfp's loader reads a file whose executors include `exec-<pipeline name>` as that single
+        # component, not as the pipeline: the pipeline's own name is taken too (task_names).
+        "step": frozenset({SUMMARY_TASK}),
+    }
+    name_limits = {"step": TASK_NAME_MAX, "pipeline": 128, "parameter": 100}
+    # Parameter values travel with every run through the KFP API server and ML Metadata: long
+    # text belongs in a file (a Dataset), not a parameter.
+    param_value_max = 10_000
+    # KFP keeps numbers as doubles (protobuf Value.number_value).
+    param_int_max = 2**53
+
+    def target_names(self, pipeline: PipelineIR) -> dict[str, dict[str, str]]:
+        return {
+            "parameter": {p.name: parameter_input(p.name) for p in pipeline.parameters},
+            "step": task_names(pipeline),
+            "pipeline": {pipeline.name: pipeline_name(pipeline)},
+        }
 
     # ------------------------------------------------------------------------------- checks
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
@@ -290,42 +308,6 @@ class KfpBackend(Backend):
             file, line = where(pipeline, origin)
             problems.append(Problem(file, line, message))
 
-        owners: dict[str, str] = {}
-        for p in pipeline.parameters:
-            name = parameter_input(p.name)
-            if name in RESERVED_INPUTS:
-                report(
-                    p.origin,
-                    f"parameter {p.name!r}: the name {name!r} is reserved on KFP (every KFP "
-                    f"pipeline has the run-time inputs {', '.join(RESERVED_INPUTS)}): rename it",
-                )
-            elif name in owners:
-                report(
-                    p.origin,
-                    f"parameters {p.name!r} and {owners[name]!r} both become the KFP input "
-                    f"{name!r}: rename one of them",
-                )
-            owners[name] = p.name
-            if _inexact_number(p.default):
-                report(
-                    p.origin,
-                    f"parameter {p.name!r}: KFP keeps numbers as doubles, so its default "
-                    f"{p.default} would reach the script as {int(float(p.default))}; keep "
-                    f"integers within ±2**53 or make the parameter a string",
-                )
-        for p in pipeline.parameters:
-            if isinstance(p.default, str) and len(p.default) > PARAM_VALUE_MAX:
-                report(p.origin, _long_value(p.name, p.default))
-        for owner in [*pipeline.submissions, *pipeline.schedules]:
-            for name, value in owner.pipeline_parameters.items():
-                if isinstance(value, str) and len(value) > PARAM_VALUE_MAX:
-                    report(owner.origin, _long_value(name, value))
-                if _inexact_number(value):
-                    report(
-                        owner.origin,
-                        f"parameter {name!r} = {value}: KFP keeps numbers as doubles and would "
-                        f"pass {int(float(value))}; keep integers within ±2**53",
-                    )
         for env in pipeline.environments:
             for req in env.pip_packages:
                 if "{{" in req or any(not c.isprintable() for c in req):
@@ -356,6 +338,7 @@ class KfpBackend(Backend):
 
     # ------------------------------------------------------------------------------ render
     def render(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
+        self.report_renames(pipeline, ctx)
         stem = file_stem(pipeline.name)
         if stem.endswith(".deploy"):
             # `nightly.deploy.yaml` would read as pipeline nightly's deploy document.
@@ -411,7 +394,7 @@ class KfpBackend(Backend):
             env = envs.get(step.environment) if step.environment else None
             compute = computes.get(step.compute) if step.compute else None
             used = [p for p in step.parameter_names() if p in params]
-            inputs = [(parameter_input(p), spec.PARAMETER_TYPES[params[p].type]) for p in used]
+            inputs = [(parameter_input(p), self.param_types[params[p].type]) for p in used]
             plans.append(
                 _StepPlan(
                     step=step,
@@ -469,10 +452,10 @@ class KfpBackend(Backend):
         ps.schema_version = spec.SCHEMA_VERSION
 
         root_inputs = ps.root.input_definitions.parameters
-        for p in pipeline.parameters:
+        for p in self.parameters(pipeline).declared:
             item = root_inputs[parameter_input(p.name)]
-            item.parameter_type = spec.PARAMETER_TYPES[p.type]
-            _set_value(item.default_value, parameter_default(p))
+            item.parameter_type = self.param_types[p.type]
+            _set_value(item.default_value, kfp_value(p.type, p.default))
             item.is_optional = True
         item = root_inputs[REGENERATE]
         item.parameter_type = pb.ParameterType.BOOLEAN
@@ -600,9 +583,7 @@ class KfpBackend(Backend):
             )
 
     def _add_summary(self, pipeline, ps, deployment, plans, experiment) -> None:
-        inputs = [
-            (parameter_input(p.name), spec.PARAMETER_TYPES[p.type]) for p in pipeline.parameters
-        ]
+        inputs = [(parameter_input(p.name), self.param_types[p.type]) for p in pipeline.parameters]
         payload = encode(
             {
                 "experiment": experiment,
@@ -816,14 +797,11 @@ def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
     create_recurring_run (from Schedule.create). See docs/kfp.md."""
     if not (pipeline.publications or pipeline.schedules or pipeline.submissions):
         return None
-    types = {p.name: p.type for p in pipeline.parameters}
+    resolved = resolve_parameters(pipeline)  # overrides typed once (passes/parameters.py)
+    types = {p.name: p.type for p in resolved.declared}
 
     def params(values: dict) -> dict:
-        return {
-            parameter_input(k): kfp_value(types[k], v)
-            for k, v in sorted(values.items())
-            if k in types
-        }
+        return {parameter_input(k): kfp_value(types[k], v) for k, v in sorted(values.items())}
 
     doc: dict = {"pipeline_package_path": package}
     ns = pipeline.kubernetes.namespace
@@ -845,10 +823,10 @@ def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
         ]
     if pipeline.submissions:
         runs = []
-        for sub in pipeline.submissions:
+        for sub, values in zip(pipeline.submissions, resolved.submissions, strict=True):
             run = {
                 "experiment_name": sub.experiment,
-                "arguments": params(sub.pipeline_parameters),
+                "arguments": params(values),
                 "enable_caching": False,
             }
             if sub.regenerate_outputs:
@@ -858,12 +836,12 @@ def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
             runs.append(run)
         doc["create_run_from_pipeline_package"] = runs
     recurring = []
-    for sch in pipeline.schedules:
+    for sch, values in zip(pipeline.schedules, resolved.schedules, strict=True):
         item: dict = {
             "job_name": sch.name,
             "description": sch.description,
             "experiment_name": sch.experiment_name or _experiment(pipeline) or pipeline.name,
-            "params": params(sch.pipeline_parameters),
+            "params": params(values),
             "enable_caching": False,
             "max_concurrency": 1,
             "no_catchup": True,

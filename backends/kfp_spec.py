@@ -16,16 +16,6 @@ from ..passes.placement import GPU_RESOURCE
 KFP_SDK_VERSION = "2.17.3"
 SCHEMA_VERSION = "2.1.0"
 
-# IR parameter type -> KFP ParameterType. DataPath / dataset parameters travel as text the runtime
-# parses: `<datastore>/<path>`, a URL, or the dataset's JSON.
-PARAMETER_TYPES = {
-    "string": "STRING",
-    "int": "NUMBER_INTEGER",
-    "float": "NUMBER_DOUBLE",
-    "bool": "BOOLEAN",
-    "datapath": "STRING",
-    "dataset": "STRING",
-}
 # KFP ParameterType -> the annotation kfp's executor needs on the component function.
 PYTHON_ANNOTATIONS = {
     "STRING": "str",

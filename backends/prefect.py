@@ -67,47 +67,6 @@ COMPUTE_TAG = "mlpipe-compute"
 # Deployment name of the step flow for steps without a compute target (kubernetes profile).
 NO_COMPUTE = "no-compute"
 
-# IR parameter type -> flow parameter annotation. Data parameters (DataPath / dataset) take a
-# `datastore/path`, a URL or a JSON object; None keeps the pipeline's default.
-PYTHON_TYPES = {
-    "int": "int",
-    "float": "float",
-    "bool": "bool",
-    "string": "str",
-    "datapath": "str | None",
-    "dataset": "str | None",
-}
-
-# Names the generated module defines or imports: step functions never take them.
-RESERVED = {
-    "BUNDLE",
-    "COMPUTE_LIMITS",
-    "EXPERIMENT",
-    "HERE",
-    "Completed",
-    "Failed",
-    "NO_CACHE",
-    "ObjectNotFound",
-    "Path",
-    "State",
-    "deque",
-    "flow",
-    "flow_run",
-    "get_client",
-    "get_run_logger",
-    "json",
-    "os",
-    "params",
-    "regenerate_outputs",
-    "run_deployment",
-    "subprocess",
-    "sys",
-    "task",
-    "tempfile",
-    # A function named `dict` or `str` would replace the builtin the module's own code calls.
-    *dir(builtins),
-}
-
 # ------------------------------------------------------------------------- python literals
 
 
@@ -370,6 +329,33 @@ class PrefectBackend(Backend):
     features = {"exact_recurrence": APPROXIMATED, "datastore_trigger": UNSUPPORTED}
     uses_rrule = True
     ships_runtime = True
+    # IR parameter type -> flow parameter annotation. Data parameters (DataPath / dataset) take a
+    # `datastore/path`, a URL or a JSON object; None keeps the pipeline's default.
+    param_types = {
+        "int": "int",
+        "float": "float",
+        "bool": "bool",
+        "string": "str",
+        "datapath": "str | None",
+        "dataset": "str | None",
+    }
+    reserved_names = {
+        **Backend.reserved_names,
+        # Names the generated module defines or imports: step functions never take them. A
+        # function named `dict` or `str` would replace the builtin the module's own code calls.
+        "step": frozenset(
+            {
+                *("BUNDLE", "COMPUTE_LIMITS", "EXPERIMENT", "HERE", "Completed", "Failed"),
+                *("NO_CACHE", "ObjectNotFound", "Path", "State", "deque", "flow", "flow_run"),
+                *("get_client", "get_run_logger", "json", "os", "params", "regenerate_outputs"),
+                *("run_deployment", "subprocess", "sys", "task", "tempfile"),
+                *dir(builtins),
+            }
+        ),
+    }
+
+    def target_names(self, pipeline: PipelineIR) -> dict[str, dict[str, str]]:
+        return {"parameter": {p.name: _python_name(p.name) for p in pipeline.parameters}}
 
     # ------------------------------------------------------------------------------ check
     def check(self, pipeline: PipelineIR, profile: str) -> list[Problem]:
@@ -378,17 +364,6 @@ class PrefectBackend(Backend):
             self._names(pipeline)
         except MlpipeError as exc:
             problems.extend(exc.problems)
-        for sched in pipeline.schedules:
-            at = where(pipeline, sched.origin)
-            unknown = sorted(set(sched.pipeline_parameters) - {p.name for p in pipeline.parameters})
-            if unknown:
-                problems.append(
-                    Problem(
-                        *at,
-                        f"schedule {sched.name!r} sets unknown pipeline parameter(s) "
-                        f"{', '.join(map(repr, unknown))}",
-                    )
-                )
         if not problems:
             problems.extend(self._templated_text(pipeline, profile))
         return problems
@@ -432,7 +407,8 @@ class PrefectBackend(Backend):
             pipeline,
         )
         # Inside the flow body a parameter would hide a task function of the same name.
-        reserved = RESERVED | {flow_func, flow_func + "_step"} | set(params.values())
+        reserved = self.reserved_names["step"] | {flow_func, flow_func + "_step"}
+        reserved |= set(params.values())
 
         def step_func(name: str) -> str:
             base = _python_name(name)
@@ -493,14 +469,10 @@ class PrefectBackend(Backend):
         param_names, step_funcs = self._names(pipeline)
         flow_func = _flow_func(pipeline)
         params = []
-        for p in pipeline.parameters:
-            if p.type in ("datapath", "dataset") or isinstance(p.default, DataPath | Dataset):
-                default = "None"
-                annotation = "str | None"
-            else:
-                default = py_literal(p.default)
-                annotation = PYTHON_TYPES[p.type]
-            params.append(FlowParam(p.name, param_names[p.name], annotation, default))
+        for p in self.parameters(pipeline).declared:
+            # A data parameter's default stays the pipeline's (None): its value is a dict.
+            default = "None" if p.is_data else py_literal(p.default)
+            params.append(FlowParam(p.name, param_names[p.name], self.param_types[p.type], default))
         model = PipelineModel(
             ir=pipeline,
             profile=profile,
@@ -613,16 +585,10 @@ class PrefectBackend(Backend):
 
     def _deployments(self, pipeline: PipelineIR, profile: str, model: PipelineModel) -> list[dict]:
         names = {p.name: p.arg for p in model.params}
-        parameters: dict = {}
-        if pipeline.submissions:
-            sub = pipeline.submissions[-1]
-            parameters = {
-                names[k]: _parameter_value(v)
-                for k, v in sub.pipeline_parameters.items()
-                if k in names
-            }
-            if sub.regenerate_outputs:
-                parameters["regenerate_outputs"] = True
+        resolved = self.parameters(pipeline)
+        parameters = {names[k]: _parameter_value(v) for k, v in resolved.submitted.items()}
+        if pipeline.submissions and pipeline.submissions[-1].regenerate_outputs:
+            parameters["regenerate_outputs"] = True
         version = pipeline.ir_hash()[:12]
         main: dict = {"name": pipeline.name, "version": version}
         description = pipeline.description or f"mlpipe pipeline {pipeline.name}"
@@ -638,17 +604,13 @@ class PrefectBackend(Backend):
             }
         )
         schedules = []
-        for sched in pipeline.schedules:
+        for sched, values in zip(pipeline.schedules, resolved.schedules, strict=True):
             if sched.recurrence is None:
                 continue
             entry = schedule_entry(resolve_recurrence(sched.recurrence))
             entry["slug"] = identifier(sched.name, allowed=r"A-Za-z0-9_-", lower=True)
             entry["active"] = sched.active
-            sched_params = {
-                names[k]: _parameter_value(v)
-                for k, v in sched.pipeline_parameters.items()
-                if k in names
-            }
+            sched_params = {names[k]: _parameter_value(v) for k, v in values.items()}
             if sched_params:
                 entry["parameters"] = sched_params
             schedules.append(entry)
@@ -691,9 +653,12 @@ class PrefectBackend(Backend):
 
 
 def _parameter_value(value):
-    """A deployment / schedule parameter value: data paths as the JSON the flow parameter takes."""
+    """A deployment / schedule parameter value (typed by passes/parameters.py): data paths given
+    as objects become the JSON text the flow parameter takes."""
     if isinstance(value, DataPath | Dataset):
-        return json.dumps(value.model_dump(mode="json"), sort_keys=True)
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
     return value
 
 
@@ -719,7 +684,8 @@ def _texts(value, key: tuple = ()):
 
 def _flow_func(pipeline: PipelineIR) -> str:
     name = _python_name(pipeline.name)
-    return name + "_flow" if name in RESERVED or name.startswith("_") else name
+    reserved = PrefectBackend.reserved_names["step"]
+    return name + "_flow" if name in reserved or name.startswith("_") else name
 
 
 def _python_name(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import Problem
 from ..ir import Origin, PipelineIR
+from .parameters import resolve as resolve_parameters
 from .schedules import check_recurrence
 
 
@@ -82,34 +83,11 @@ def validate(pipeline: PipelineIR, sess=None) -> list[Problem]:
             f"the steps form a cycle ({path}): remove a run_after() or data edge to break it",
         )
 
-    params = {p.name: p for p in pipeline.parameters}
-    stores = [d.name for d in pipeline.datastores]
-    for sub in pipeline.submissions:
-        for key, value in sub.pipeline_parameters.items():
-            _check_override(report, sub.origin, params, key, value, "pipeline_parameters", stores)
     for sched in pipeline.schedules:
         if sched.recurrence is not None:
             for message in check_recurrence(sched.recurrence):
                 report(sched.origin, f"schedule {sched.name!r}: {message}")
-        for key, value in sched.pipeline_parameters.items():
-            _check_override(
-                report, sched.origin, params, key, value, "Schedule pipeline_parameters", stores
-            )
+    # Submission and schedule overrides: judged as the runtime will judge them (passes/parameters).
+    for origin, message in resolve_parameters(pipeline).problems:
+        report(origin, message)
     return problems
-
-
-def _check_override(report, origin, params, key, value, what, datastores):
-    if key not in params:
-        known = ", ".join(sorted(params)) or "none"
-        report(
-            origin, f"{what}: {key!r} is not a parameter of this pipeline (its parameters: {known})"
-        )
-        return
-    from ..runtime.params import coerce
-
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json")
-    try:
-        coerce(key, params[key].type, value, datastores)
-    except ValueError as exc:
-        report(origin, f"{what}: {exc}")

@@ -384,7 +384,9 @@ Pipeline(workspace=ws, steps=[a])
     p = write_pipeline(tmp_path / "p", source)
     proc = compile_to(p, tmp_path / "out")
     assert proc.returncode == 2, proc.stderr
-    assert "pipeline.py:5: parameter 'regenerate_outputs' clashes" in proc.stderr
+    assert "pipeline.py:5: parameter 'regenerate_outputs': 'regenerate_outputs' is a name" in (
+        proc.stderr
+    )
 
 
 # ------------------------------------------------------------------------- real Airflow
