@@ -104,19 +104,24 @@ def no_network(sess):
 
     patch(urllib.request.AbstractHTTPHandler, "do_open", do_open)
 
+    def guard_requests(adapters) -> None:
+        exceptions = sys.modules["requests.exceptions"]
+
+        def send(self, request, *args, **kwargs):
+            what = f"{request.method} {_safe_url(request.url)}"
+            error = refuse(what)
+            raise exceptions.ConnectionError(error, request=request) from error
+
+        patch(adapters.HTTPAdapter, "send", send)
+
     finder = None
-    if "requests" in sys.modules or importlib.util.find_spec("requests") is not None:
-        try:
-            import requests.adapters
-
-            def send(self, request, *args, **kwargs):
-                what = f"{request.method} {_safe_url(request.url)}"
-                error = refuse(what)
-                raise requests.exceptions.ConnectionError(error, request=request) from error
-
-            patch(requests.adapters.HTTPAdapter, "send", send)
-        except Exception:  # noqa: BLE001 - a broken requests install: the socket guard still holds
-            pass
+    if "requests.adapters" in sys.modules:
+        _guard_quietly(guard_requests, sys.modules["requests.adapters"])
+    elif importlib.util.find_spec("requests") is not None:
+        # Importing requests costs ~0.1 s and most pipeline files never do: patch it only when
+        # the file imports it.
+        finder = _GuardOnImport("requests.adapters", guard_requests)
+        sys.meta_path.insert(0, finder)
     else:
         finder = _StandInFinder(refuse)
         sys.meta_path.append(finder)
@@ -136,6 +141,38 @@ def _address(address) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"
     return str(address)
+
+
+def _guard_quietly(guard, module) -> None:
+    try:
+        guard(module)
+    except Exception:  # noqa: BLE001 - a broken requests install: the socket guard still holds
+        pass
+
+
+class _GuardOnImport(importlib.abc.MetaPathFinder):
+    """Runs `guard(module)` right after module `name` is first imported (during capture)."""
+
+    def __init__(self, name: str, guard):
+        self._name = name
+        self._guard = guard
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self._name:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+        guard = self._guard
+
+        def exec_module(module):  # this file's own loader object: only this module is affected
+            run(module)
+            _guard_quietly(guard, module)
+
+        loader.exec_module = exec_module
+        return spec
 
 
 # ------------------------------------------------------------------ `requests` when not installed
