@@ -209,7 +209,7 @@ class Backend:
                     *at,
                     f"parameter {name!r}: {self.name} keeps numbers as doubles, so the {what} "
                     f"{value} would reach the script as {int(float(value))}; keep integers "
-                    f"within ±{big} or make the parameter a string",
+                    f"within ±{_power_of_two(big)} or make the parameter a string",
                 )
             ]
         return []
@@ -250,6 +250,11 @@ class Backend:
         `python -c CODE OUT_DIR`: it loads the artifacts with the orchestrator's own loader and
         prints a JSON list of {"file": ..., "message": ...} problems (empty when all is well)."""
         return None
+
+
+def _power_of_two(n: int) -> str:
+    """2**53 as `2**53`, other numbers as themselves."""
+    return f"2**{n.bit_length() - 1}" if n > 0 and n & (n - 1) == 0 else str(n)
 
 
 @dataclass

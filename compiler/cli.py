@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from . import __version__
 from .errors import MlpipeError, Problem
@@ -22,7 +21,28 @@ app = typer.Typer(
     help="Compile Azure ML SDK v1 pipelines to Airflow, Prefect and Kubeflow Pipelines, "
     "or run them on this machine.",
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Stderr:
+    """Messages on stderr. A printable line is written as it is; anything else goes through rich's
+    Console (it drops control codes and expands tabs), imported only then: importing rich is a
+    noticeable part of every command's start-up."""
+
+    _console = None
+
+    def out(self, text: str, highlight: bool = False) -> None:
+        if text.isprintable():
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+            return
+        if _Stderr._console is None:
+            from rich.console import Console
+
+            _Stderr._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        _Stderr._console.out(text, highlight=highlight)
+
+
+err = _Stderr()
 
 
 def _version(value: bool):

@@ -146,6 +146,33 @@ def test_hostile_arguments_arrive_byte_exact(target, pipeline_copy, tmp_path):
     assert "pwned\n" not in outcome.log.replace("echo pwned", "")
 
 
+# An override of each parameter type, as a run on each target gives it (typed JSON; the local
+# driver passes NAME=str(value)): the script must get str() of the typed value, byte for byte.
+OVERRIDES = {
+    "hostile_param": 'an "override" {{ x }} {% y %} $(id) `id` \\ ünïcødé ✓  ',
+    "count": 2**53 - 1,  # the largest integer every target (KFP: a double) carries exactly
+    "ratio": 0.1,
+    "flag": False,
+}
+
+
+def args_received(pipeline: Path) -> bytes:
+    runs = pipeline.parent / "data" / ".mlpipe" / "runs"
+    (record,) = runs.glob("*/steps/echo_args.json")
+    url = json.loads(record.read_text())["outputs"]["args_out"]["url"]
+    return (Path(url.removeprefix("file://")) / "args.json").read_bytes()
+
+
+@by_target
+def test_an_override_of_every_parameter_type_arrives_byte_exact(target, pipeline_copy, tmp_path):
+    p = pipeline_copy("hostile_args")
+    outcome, ran = run(target, p, tmp_path / "out", params=OVERRIDES)
+    assert outcome.ok, outcome.log
+    expected = json.loads((FIXTURES / "hostile_args" / "expected_args.json").read_bytes())
+    expected[-4:] = [OVERRIDES["hostile_param"], "9007199254740991", "0.1", "False"]
+    assert args_received(p) == (json.dumps(expected, ensure_ascii=False, indent=1) + "\n").encode()
+
+
 NEW = "no earlier run"
 ALWAYS = "allow_reuse=False"
 
