@@ -26,9 +26,9 @@ import shlex
 import tokenize
 from pathlib import Path
 
-from .capture import Chunk, Program
 from .errors import MlpipeError, Problem, UserError
 from .ir import Origin
+from .program import Chunk, Program
 
 # cell magics whose body is Python that runs once
 _RUN_BODY = {"capture", "time", "timeit", "prun", "python", "python3", "pypy"}

@@ -5,6 +5,8 @@ name, default)` and v1 code catching AttributeError behave as before."""
 
 from __future__ import annotations
 
+import uuid
+
 from ..errors import UserError
 from ._session import current
 
@@ -39,3 +41,8 @@ class V1Object(metaclass=_V1Meta):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         raise _missing(type(self).__name__, name)
+
+
+# Stable ids for objects v1 gives GUIDs: the same file gives the same ids on every capture.
+def _uid(kind: str, *parts) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "mlpipe:" + kind + ":" + ":".join(map(str, parts))))

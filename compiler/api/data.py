@@ -10,6 +10,7 @@ from, because v1 identifies outputs by name and producer rather than by Python o
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import shutil
@@ -27,112 +28,20 @@ from ..runtime.registry import (
 from . import _live
 from ._live import session_info
 from ._session import current, fail
-from .workspace import Datastore
+from ._v1 import V1Object
+from .datastore import (  # noqa: F401 (DataPath... re-exported: their v1 module)
+    DataPath,
+    DataPathComputeBinding,
+    DataReference,
+    Datastore,
+    _datastore_name,
+)
 
 _PIPELINE_DATA_NAME = re.compile(r"^\w+$")
 
 
 def _new_uid() -> int:
     return current().next_seq()
-
-
-def _datastore_name(obj) -> str:
-    if obj is None:
-        return "workspaceblobstore"
-    if isinstance(obj, Datastore):
-        return obj.name
-    if isinstance(obj, str):
-        Datastore(None, obj)
-        return obj
-    raise fail(f"expected a Datastore, got {type(obj).__name__}")
-
-
-# ------------------------------------------------------------------------------ datastore paths
-
-
-class DataPath:
-    def __init__(self, datastore=None, path_on_datastore=None, name=None):
-        self.datastore_name = (
-            _datastore_name(datastore) if datastore is not None else "workspaceblobstore"
-        )
-        self.path_on_datastore = path_on_datastore or ""
-        self._name = name
-        self.origin = current().origin()
-
-    @property
-    def name(self):
-        return self._name
-
-    def create_data_reference(self, data_reference_name=None, datapath_compute_binding=None):
-        b = datapath_compute_binding or DataPathComputeBinding()
-        return DataReference(
-            self.datastore_name,
-            data_reference_name,
-            self.path_on_datastore,
-            b._mode,
-            b.path_on_compute,
-            b.overwrite,
-        )
-
-    def __repr__(self) -> str:
-        return f"DataPath({self.datastore_name!r}, {self.path_on_datastore!r})"
-
-
-class DataPathComputeBinding:
-    def __init__(self, mode="mount", path_on_compute=None, overwrite=False):
-        if mode not in ("mount", "download"):
-            raise fail(f"DataPathComputeBinding mode must be 'mount' or 'download', not {mode!r}")
-        self._mode = mode
-        self.path_on_compute = path_on_compute
-        self.overwrite = overwrite
-
-
-class DataReference:
-    """A path in a datastore bound to a step as an input (v1's older data API)."""
-
-    def __init__(
-        self,
-        datastore,
-        data_reference_name=None,
-        path_on_datastore=None,
-        mode="mount",
-        path_on_compute=None,
-        overwrite=False,
-    ):
-        self.datastore_name = _datastore_name(datastore)
-        self.data_reference_name = data_reference_name
-        self.path_on_datastore = path_on_datastore or ""
-        self.mode = mode
-        self.path_on_compute = path_on_compute
-        self.overwrite = overwrite
-        self.origin = current().origin()
-
-    def _with(self, **changes):
-        other = copy.copy(self)
-        other.__dict__.update(changes)
-        return other
-
-    def as_mount(self):
-        return self._with(mode="mount")
-
-    def as_download(self, path_on_compute=None, overwrite=False):
-        return self._with(mode="download", path_on_compute=path_on_compute, overwrite=overwrite)
-
-    def as_upload(self, path_on_compute=None, overwrite=False):
-        raise fail(
-            "DataReference.as_upload() is not supported yet: use OutputFileDatasetConfig("
-            "destination=(datastore, path)) for step outputs"
-        )
-
-    def path(self, path=None, data_reference_name=None):
-        joined = "/".join(p for p in (self.path_on_datastore.rstrip("/"), path or "") if p)
-        return DataReference(self.datastore_name, data_reference_name, joined)
-
-    def __str__(self) -> str:
-        return f"$AZUREML_DATAREFERENCE_{self.data_reference_name or self.datastore_name}"
-
-
-# -------------------------------------------------------------------------------------- datasets
 
 
 def _dataset_paths(path) -> list[dict]:
@@ -542,12 +451,75 @@ class Dataset:
         return dict(sorted(out.items()))
 
 
+# ------------------------------------------------------------------------------------ parameters
+# Here, beside the datasets: a parameter may hold a dataset, and a dataset input may be a parameter.
+
+
+def _uncarriable(text: str) -> str | None:
+    """Why `text` cannot reach a step's argv (or the IR's JSON), or None."""
+    if "\x00" in text:
+        return "contains a NUL character, which no command line can carry"
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        return "contains a lone surrogate (not valid Unicode text), which cannot be encoded"
+    return None
+
+
+def _check_text(value, what: str) -> None:
+    if isinstance(value, str):
+        why = _uncarriable(value)
+        if why is not None:
+            raise fail(f"{what} {value!r} {why}")
+
+
+class PipelineParameter(V1Object):
+    def __init__(self, name, default_value):
+        if not isinstance(name, str) or not name.strip():
+            raise fail("PipelineParameter needs a non-empty name")
+        _check_text(name, "PipelineParameter name")
+        _check_text(default_value, f"PipelineParameter {name!r}: default_value")
+        if isinstance(default_value, bool):
+            kind = "bool"
+        elif isinstance(default_value, int):
+            kind = "int"
+        elif isinstance(default_value, float):
+            if not math.isfinite(default_value):
+                raise fail(
+                    f"PipelineParameter {name!r}: default_value {default_value!r} is not a finite "
+                    "number, which no run could pass back as a value; use a finite default"
+                )
+            kind = "float"
+        elif isinstance(default_value, str):
+            if "\n" in default_value or "\r" in default_value:
+                raise fail(
+                    f"PipelineParameter {name!r}: a string default_value cannot contain a "
+                    "newline; pass multi-line text through a file instead"
+                )
+            kind = "string"
+        elif isinstance(default_value, DataPath):
+            kind = "datapath"
+        elif isinstance(default_value, AbstractDataset):
+            kind = "dataset"
+        else:
+            raise fail(
+                f"PipelineParameter {name!r}: default_value must be an int, float, bool, str, "
+                f"DataPath or dataset, not {type(default_value).__name__}"
+            )
+        self.name = name
+        self.default_value = default_value
+        self.type = kind
+        self.origin = current().origin()
+
+    def __repr__(self) -> str:
+        return f"PipelineParameter(name={self.name!r}, default_value={self.default_value!r})"
+
+    def __str__(self) -> str:
+        return str(self.default_value)
+
+
 class DatasetConsumptionConfig:
     """A dataset bound to a step (`as_named_input`, `as_mount`, `as_download`)."""
 
     def __init__(self, name, dataset, mode="direct", path_on_compute=None):
-        from .pipeline import PipelineParameter
-
         if not isinstance(dataset, AbstractDataset | PipelineParameter):
             raise fail(
                 "DatasetConsumptionConfig needs a dataset or a PipelineParameter whose "

@@ -263,3 +263,19 @@ def _dataset_ref(item) -> list:
         purpose, ds = item
         return [str(purpose), getattr(ds, "id", None) or str(ds)]
     return ["input", getattr(item, "id", None) or str(item)]
+
+
+def register_model(workspace, model_name: str, model_path: str | None = None, run=None, **kwargs):
+    """`Run.register_model(...)` for the step's Run (called by runtime/context.py).
+
+    Here, not in runtime/models.py, so that the runtime never imports the authoring API back.
+
+    `model_path` is a local file or folder (the run resolves `outputs/...` against its working
+    folder; v1 read it from the run's uploaded files, which are the same files). The version
+    records the registering run (`Model.list(ws, run_id=run.id)`). Returns a `Model`."""
+    run_info = step_run_info()
+    if getattr(run, "id", None):
+        run_info["id"] = run.id
+    return Model._register(
+        workspace, model_path or "outputs", model_name, run_info=run_info, **kwargs
+    )

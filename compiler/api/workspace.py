@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
-from ..runtime import store
+from ..errors import NotSupportedError
 from . import _live
 from ._session import current, fail
-from ._v1 import V1Object
+from ._v1 import V1Object, _uid
+from .datastore import Datastore
 from .exceptions import ComputeTargetException, UnknownCompute, UnknownComputeKey, UnknownDatastore  # noqa: F401 (re-exported)
 
 
@@ -139,8 +138,6 @@ class Workspace(V1Object):
 
 
 def _experiment(workspace, name):
-    from .pipeline import Experiment
-
     return Experiment(workspace, name)
 
 
@@ -154,276 +151,6 @@ class _Experiments(dict):
 
 
 # ----------------------------------------------------------------------------------- datastores
-
-# register_* kind -> (v1 datastore_type, IR type)
-_KINDS = {
-    "blob": ("AzureBlob", "azure_blob"),
-    "file": ("AzureFile", "azure_file"),
-    "adls": ("AzureDataLake", "adls_gen1"),
-    "adls2": ("AzureDataLakeGen2", "adls_gen2"),
-    "sqldb": ("AzureSqlDatabase", "azure_sql"),
-    "psql": ("AzurePostgreSql", "postgresql"),
-    "mysql": ("AzureMySql", "mysql"),
-    "dbfs": ("DBFS", "dbfs"),
-    "hdfs": ("HDFS", "hdfs"),
-}
-_NOT_FILES = {"azure_sql", "postgresql", "mysql"}
-
-
-class Datastore:
-    """A named datastore; its location comes from mlpipe.yaml (a folder or an fsspec URL), or from a
-    `Datastore.register_*` call earlier in the file (its credentials are never kept)."""
-
-    def __init__(self, workspace, name=None):
-        if name is None:
-            name = workspace.get_default_datastore().name if workspace else "workspaceblobstore"
-        if not _live.capturing():
-            self._init_live(workspace, name)
-            return
-        sess = current()
-        cfg = sess.config
-        if name not in cfg.datastores:
-            raise UnknownDatastore(
-                f"unknown datastore {name!r}: declare it in mlpipe.yaml under datastores: "
-                f"(e.g. `{name}: ./data/{name}` or an s3:// / abfs:// URL)",
-                sess.origin(),
-            )
-        self.workspace = workspace
-        self.name = name
-        registered = sess.registered_datastores.get(name)
-        if registered is not None:
-            self.datastore_type = next(v for v, t in _KINDS.values() if t == registered[0])
-        else:
-            self.datastore_type = "AzureBlob" if name != "workspacefilestore" else "AzureFile"
-        self.container_name = name
-        self.account_name = "local"
-
-    def _init_live(self, workspace, name):
-        info = _live.info_of(workspace)
-        if name not in info.names:
-            raise _live.NotFound(
-                f"unknown datastore {name!r} in workspace {info.name!r} (datastores: "
-                f"{', '.join(info.names) or 'none'}); declare it in mlpipe.yaml under datastores:"
-            )
-        self.workspace = workspace
-        self.name = name
-        self.datastore_type = "AzureBlob" if name != "workspacefilestore" else "AzureFile"
-        self.container_name = name
-        self.account_name = "local"
-        self._info = info
-
-    @staticmethod
-    def get(workspace, datastore_name):
-        return Datastore(workspace, datastore_name)
-
-    # ---- registration: recorded as datastore declarations, credentials dropped
-    @staticmethod
-    def _register(workspace, name, kind: str, url: str):
-        sess = current()
-        if not isinstance(name, str) or not name:
-            raise fail("Datastore.register_*: datastore_name must be a non-empty string")
-        cfg = sess.config
-        ir_type = _KINDS[kind][1]
-        if name in cfg.datastores and name not in sess.registered_datastores:
-            return Datastore(workspace, name)  # mlpipe.yaml (or a built-in store) wins
-        cfg.datastores[name] = url
-        sess.registered_datastores[name] = (ir_type, sess.origin())
-        if ir_type in _NOT_FILES:
-            hint = "it is a database, not file storage: steps cannot mount or download it"
-        else:
-            hint = (
-                "credentials passed here are not kept: at run time they come from the "
-                "environment (e.g. AZURE_STORAGE_* variables) or the orchestrator's connections"
-            )
-        sess.warn(
-            f"datastore {name!r} registered as {url} ({hint}); declare it in mlpipe.yaml to "
-            "point it somewhere else"
-        )
-        return Datastore(workspace, name)
-
-    @staticmethod
-    def register_azure_blob_container(
-        workspace, datastore_name, container_name, account_name, *args, **kwargs
-    ):
-        url = f"abfs://{container_name}@{account_name}.dfs.core.windows.net"
-        return Datastore._register(workspace, datastore_name, "blob", url)
-
-    @staticmethod
-    def register_azure_file_share(
-        workspace, datastore_name, file_share_name, account_name, *args, **kwargs
-    ):
-        url = f"azfile://{file_share_name}@{account_name}.file.core.windows.net"
-        return Datastore._register(workspace, datastore_name, "file", url)
-
-    @staticmethod
-    def register_azure_data_lake(workspace, datastore_name, store_name, *args, **kwargs):
-        url = f"adl://{store_name}.azuredatalakestore.net"
-        return Datastore._register(workspace, datastore_name, "adls", url)
-
-    @staticmethod
-    def register_azure_data_lake_gen2(
-        workspace, datastore_name, filesystem, account_name, *args, **kwargs
-    ):
-        url = f"abfs://{filesystem}@{account_name}.dfs.core.windows.net"
-        return Datastore._register(workspace, datastore_name, "adls2", url)
-
-    @staticmethod
-    def register_azure_sql_database(
-        workspace, datastore_name, server_name, database_name, *args, **kwargs
-    ):
-        url = f"mssql://{server_name}.database.windows.net/{database_name}"
-        return Datastore._register(workspace, datastore_name, "sqldb", url)
-
-    @staticmethod
-    def register_azure_postgre_sql(
-        workspace, datastore_name, server_name, database_name, *args, **kwargs
-    ):
-        url = f"postgresql://{server_name}.postgres.database.azure.com/{database_name}"
-        return Datastore._register(workspace, datastore_name, "psql", url)
-
-    @staticmethod
-    def register_azure_my_sql(
-        workspace, datastore_name, server_name, database_name, *args, **kwargs
-    ):
-        url = f"mysql://{server_name}.mysql.database.azure.com/{database_name}"
-        return Datastore._register(workspace, datastore_name, "mysql", url)
-
-    @staticmethod
-    def register_dbfs(workspace, datastore_name, *args, **kwargs):
-        return Datastore._register(workspace, datastore_name, "dbfs", "dbfs://")
-
-    @staticmethod
-    def register_hdfs(workspace, datastore_name, *args, **kwargs):
-        return Datastore._register(workspace, datastore_name, "hdfs", "hdfs://")
-
-    def unregister(self):
-        return None
-
-    @staticmethod
-    def get_default(workspace):
-        return workspace.get_default_datastore()
-
-    def set_as_default(self):
-        self.workspace.set_default_datastore(self.name)
-
-    def path(self, path=None, data_reference_name=None):
-        from .data import DataReference
-
-        return DataReference(self, data_reference_name=data_reference_name, path_on_datastore=path)
-
-    def as_mount(self):
-        return self.path().as_mount()
-
-    def as_download(self, path_on_compute=None):
-        return self.path().as_download(path_on_compute)
-
-    def _record_upload(self, what, sources, directory, relative_root, target_path, overwrite):
-        from ..ir import DatastoreUpload
-
-        sess = current()
-        if isinstance(sources, str | bytes) or not hasattr(sources, "__iter__"):
-            sources = [sources]
-        files = [sess.rel_path(os.fspath(f)) for f in sources]
-        target = str(target_path or "").strip("/")
-        sess.uploads.append(
-            DatastoreUpload(
-                datastore=self.name,
-                target_path=target,
-                files=files,
-                directory=directory,
-                relative_root=None if relative_root is None else sess.rel_path(relative_root),
-                overwrite=bool(overwrite),
-                origin=sess.origin(),
-            )
-        )
-        # Applied by `mlpipe run` / `mlpipe compile` before the pipeline runs (never by validate /
-        # ir): see compiler/side_effects.py.
-        missing = [f for f in sources if not os.path.exists(os.fspath(f))]
-        if missing:
-            sess.warn(
-                f"{what}: {', '.join(map(str, missing))} not found: `mlpipe run` / `mlpipe "
-                "compile` upload the files before the pipeline runs, so they must exist then"
-            )
-        return self.path(target or None)
-
-    def upload(self, src_dir, target_path=None, overwrite=False, show_progress=True):
-        if _live.capturing():
-            return self._record_upload(
-                "Datastore.upload", [src_dir], True, None, target_path, overwrite
-            )
-        plan = _live.upload_plan([src_dir], True, None)
-        return self._upload_now(plan, target_path, overwrite, show_progress)
-
-    def upload_files(
-        self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True
-    ):
-        if _live.capturing():
-            return self._record_upload(
-                "Datastore.upload_files", files, False, relative_root, target_path, overwrite
-            )
-        if isinstance(files, str | bytes | os.PathLike):
-            files = [files]
-        plan = _live.upload_plan([os.fspath(f) for f in files], False, relative_root)
-        return self._upload_now(plan, target_path, overwrite, show_progress)
-
-    def _upload_now(self, plan, target_path, overwrite, show_progress):
-        done = _live.upload(self._info, self.name, plan, target_path, bool(overwrite))
-        if show_progress:
-            print(
-                f"Uploaded {len(done['uploaded'])} files to {self.name}"
-                + (f" ({len(done['unchanged'])} unchanged)" if done["unchanged"] else "")
-                + (f" ({len(done['kept'])} existing kept)" if done["kept"] else "")
-            )
-        return self.path(str(target_path or "").strip("/") or None)
-
-    def download(self, target_path, prefix=None, overwrite=False, show_progress=True):
-        """Copy the datastore's files (under `prefix`) into target_path, keeping their paths;
-        returns how many were copied (existing files are kept unless overwrite)."""
-        if _live.capturing():
-            raise fail(
-                "Datastore.download() during a capture would read data: download in a step "
-                "script or a plain script instead"
-            )
-        prefix = str(prefix or "").strip("/")
-        root = self._info.location(self.name, "")
-        try:
-            _, files = store.resolve_files(self._info.location(self.name, prefix))
-        except FileNotFoundError:
-            files = []
-        count = 0
-        base = os.path.abspath(os.path.expanduser(os.fspath(target_path)))
-        for loc, _rel in files:
-            rel = _relative_to(loc, root)
-            dest = os.path.join(base, *rel.split("/"))
-            if os.path.exists(dest) and not overwrite:
-                continue
-            store.fetch_file(loc, dest)
-            count += 1
-        if show_progress:
-            print(f"Downloaded {count} files from {self.name} to {base}")
-        return count
-
-    def __eq__(self, other):
-        return isinstance(other, Datastore) and other.name == self.name
-
-    def __hash__(self):
-        return hash(("datastore", self.name))
-
-    def __repr__(self) -> str:
-        return f"Datastore({self.name!r})"
-
-
-def _relative_to(location: str, root: str) -> str:
-    if store.is_local(location):
-        return os.path.relpath(store.local_path(location), store.local_path(root)).replace(
-            os.sep, "/"
-        )
-    _, path = store._fs(location)
-    _, base = store._fs(root)
-    return path[len(base.rstrip("/")) :].lstrip("/")
-
-
-# -------------------------------------------------------------------------------------- compute
 
 
 class ProvisioningConfiguration(V1Object):
@@ -622,3 +349,63 @@ def _materialise_declared(sess=None) -> None:
                 Origin(file=cfg_file, line=decl.line or 1),
                 True,
             )
+
+
+# ------------------------------------------------------------------------------ experiments
+
+
+class Experiment(V1Object):
+    def __init__(
+        self,
+        workspace,
+        name,
+        _skip_name_validation=False,
+        _id=None,
+        _archived_time=None,
+        _create_in_cloud=True,
+        _experiment_dto=None,
+        **kwargs,
+    ):
+        self.workspace = workspace
+        self.name = name
+        self.id = _uid("experiment", name)
+        self.archived_time = None
+        self.tags: dict = {}
+
+    def submit(self, config, tags=None, **kwargs):
+        # What submitting means is the submitted object's own (`_submit_from`): a draft submits
+        # itself, an endpoint its version's pipeline, a published pipeline its pipeline.
+        submit_from = getattr(type(config), "_submit_from", None)
+        if submit_from is None:
+            raise NotSupportedError(
+                f"Experiment.submit({type(config).__name__}) is not supported: mlpipe captures "
+                "pipelines (submit a Pipeline built from PythonScriptStep / CommandStep)",
+                current().origin(),
+            )
+        return submit_from(config, self, kwargs)
+
+    def get_runs(self, *args, **kwargs):
+        runs = getattr(current(), "runs", [])
+        return iter([r for r in reversed(runs) if r.experiment.name == self.name])
+
+    def archive(self):
+        return None
+
+    def reactivate(self, new_name=None):
+        return None
+
+    def tag(self, key, value=None):
+        self.tags[key] = value
+
+    def get_docs_url(self):
+        return "https://mlpipe.invalid/docs"
+
+    @staticmethod
+    def list(workspace, experiment_name=None, view_type=None, tags=None):
+        found = list(workspace.experiments.values())
+        if experiment_name is not None:
+            found = [e for e in found if e.name == experiment_name]
+        return found
+
+    def __repr__(self) -> str:
+        return f"Experiment(Name: {self.name}, Workspace: {getattr(self.workspace, 'name', None)})"

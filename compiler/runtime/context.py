@@ -466,7 +466,8 @@ class Run(_Logger):
     def register_model(self, model_name: str, model_path: str | None = None, **kwargs):
         """Register one of this run's files (`outputs/model.pkl`) or folders as a model."""
         try:
-            from . import models  # the model registry (stdlib + store)
+            # The authoring API's Model (stdlib + the runtime's registry), as for the Workspace.
+            from mlpipe.api.model import register_model
         except ImportError:
             raise NotImplementedError(
                 "Run.register_model: this mlpipe has no model registry yet"
@@ -478,7 +479,7 @@ class Run(_Logger):
         source = local.get(rel) or os.path.join(cwd, *rel.split("/"))
         if not os.path.exists(source):
             raise FileNotFoundError(f"run {self.id} has no file or folder {rel!r} to register")
-        return models.register_model(
+        return register_model(
             self.experiment.workspace, model_name=model_name, model_path=source, run=self, **kwargs
         )
 

@@ -247,22 +247,6 @@ def step_run_info() -> dict:
     }
 
 
-def register_model(workspace, model_name: str, model_path: str | None = None, run=None, **kwargs):
-    """`Run.register_model(...)` for the step's Run (called by runtime/context.py).
-
-    `model_path` is a local file or folder (the run resolves `outputs/...` against its working
-    folder; v1 read it from the run's uploaded files, which are the same files). The version
-    records the registering run (`Model.list(ws, run_id=run.id)`). Returns an `mlpipe.api.Model`."""
-    from mlpipe.api.model import Model
-
-    run_info = step_run_info()
-    if getattr(run, "id", None):
-        run_info["id"] = run.id
-    return Model._register(
-        workspace, model_path or "outputs", model_name, run_info=run_info, **kwargs
-    )
-
-
 def mirror_to_mlflow(doc: dict, say=None) -> dict | None:
     """Register the version in MLflow's model registry when MLFLOW_TRACKING_URI is an http(s)
     server: same name, tags and description.

@@ -254,7 +254,7 @@ ds = Dataset.File.from_files(path=(Datastore.get(ws, "other"), "x/model.bin"))
 ds = ds.register(ws, "in-step", create_new_version=True)
 m = Model.register(ws, "model.bin", "step-model")
 print(ds.id, m.id, m.run_id, Dataset.get_by_name(ws, "in-step").to_path())
-from mlpipe.runtime.models import register_model  # what Run.register_model calls
+from mlpipe.api.model import register_model  # what Run.register_model calls
 class StepRun:
     id = "r1_train_run"
 via_run = register_model(ws, model_name="step-model", model_path="model.bin", run=StepRun(),
