@@ -722,180 +722,237 @@ def run_step(
     started = time.time()
     t0 = time.monotonic()
     st = _Step(ir, step_name, ctx, on_output)  # may raise ParameterError / StepInvocationError
-    fp: str | None = None
-    metrics: dict = {}
-    run_data: dict = {}  # tags, properties, files of the step run (kept for failures too)
-    mirror: tracking.Mirror | None = None  # the step's MLflow run, when a tracking server is set
-    known: dict = {}  # the why-it-ran fields, in every record once they are known
-
-    def fail(message: str, exit_code: int = 1, extra: dict | None = None) -> StepResult:
-        tail = "\n".join(st.stderr_tail)
-        if message:
-            tail = (tail + "\n" if tail else "") + message
-            st.say(f"step {step_name!r} failed: {message}")
-        duration = time.monotonic() - t0
-        try:
-            st.write_record(
-                {
-                    "status": "failed",
-                    "fingerprint": fp,
-                    "exit_code": exit_code,
-                    "error": message or None,
-                    "stderr_tail": tail,
-                    "outputs": {},
-                    "metrics": metrics,
-                    "started": started,
-                    "finished": time.time(),
-                    "duration": duration,
-                    **run_data,
-                    **known,
-                    **(extra or {}),
-                }
-            )
-        except Exception as exc:  # the record is best effort when the datastore itself fails
-            st.say(f"could not write the step record: {exc}")
-        _pipeline_status(st, mirror)
-        return StepResult(
-            step_name, "failed", fp, exit_code, {}, None, tail, duration, message or None, metrics
-        )
-
     marker = _cancel_marker(st)
     if marker is not None:
         result = _canceled(st, marker, started)
         _track_outcome(st, result)
         return result
-    try:
-        st.write_record({"status": "running", "started": started})
-        plans = [st.plan_input(i) for i in st.step.get("inputs") or []]
-        parts = st.fingerprint_parts(plans)
-        fp = sha256_json(parts)
-        known["fingerprint_parts"] = parts
-        known["environment_packages"] = why.environment_packages(st.env)
-    except (ParameterError, StepInvocationError):
-        raise
-    except Exception as exc:
-        return fail(str(exc) or type(exc).__name__)
+    attempt = _Attempt(st, started, t0)
+    return attempt.plan() or attempt.reuse() or attempt.run()
 
-    allow_reuse = st.step.get("allow_reuse", True)
-    if allow_reuse and not ctx.regenerate_outputs:
-        entry = st.cached(fp)
-        if entry is not None:
-            duration = time.monotonic() - t0
-            outputs = entry.get("outputs") or {}
-            finished = time.time()
+
+class _Attempt:
+    """One step's run from its fingerprint to its record: what a failure at any point records."""
+
+    def __init__(self, st: _Step, started: float, t0: float) -> None:
+        self.st = st
+        self.started = started
+        self.t0 = t0
+        self.fp: str | None = None
+        self.plans: list = []
+        self.metrics: dict = {}
+        self.run_data: dict = {}  # tags, properties, files of the step run (kept for failures too)
+        self.mirror: tracking.Mirror | None = None  # the step's MLflow run, with a tracking server
+        self.known: dict = {}  # the why-it-ran fields, in every record once they are known
+
+    def fail(self, message: str, exit_code: int = 1, extra: dict | None = None) -> StepResult:
+        st = self.st
+        tail = "\n".join(st.stderr_tail)
+        if message:
+            tail = (tail + "\n" if tail else "") + message
+            st.say(f"step {st.name!r} failed: {message}")
+        duration = time.monotonic() - self.t0
+        try:
             st.write_record(
                 {
-                    "status": "reused",
-                    "fingerprint": fp,
-                    "reused_from": entry.get("run_id"),
-                    "reason": f"reused from run {entry.get('run_id')}",
-                    "exit_code": 0,
-                    "outputs": outputs,
-                    "metrics": entry.get("metrics") or {},
-                    **_carry_over(st, entry),
-                    "started": started,
-                    "finished": finished,
+                    "status": "failed",
+                    "fingerprint": self.fp,
+                    "exit_code": exit_code,
+                    "error": message or None,
+                    "stderr_tail": tail,
+                    "outputs": {},
+                    "metrics": self.metrics,
+                    "started": self.started,
+                    "finished": time.time(),
                     "duration": duration,
-                    **known,
+                    **self.run_data,
+                    **self.known,
+                    **(extra or {}),
                 }
             )
-            st.add_history(fp, "reused", finished)
-            st.say(
-                f"step {step_name!r} reused from run {entry.get('run_id')} (fingerprint {fp[:12]}…)"
-            )
-            _track_outcome(st, None, entry)
-            return StepResult(
-                step_name,
-                "reused",
-                fp,
-                0,
-                outputs,
-                entry.get("run_id"),
-                "",
-                duration,
-                None,
-                entry.get("metrics") or {},
-            )
-    reason, known["compared_with"] = _reason(st, fp, known, plans)
-    known["reason"] = reason
-    st.say(f"step {step_name!r} running ({reason}; fingerprint {fp[:12]}…)")
+        except Exception as exc:  # the record is best effort when the datastore itself fails
+            st.say(f"could not write the step record: {exc}")
+        _pipeline_status(st, self.mirror)
+        return StepResult(
+            st.name,
+            "failed",
+            self.fp,
+            exit_code,
+            {},
+            None,
+            tail,
+            duration,
+            message or None,
+            self.metrics,
+        )
 
-    work_root = os.path.join(st.cache_dir, "work")
-    os.makedirs(work_root, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix=f"{safe_name(step_name)[:40]}-", dir=work_root)
-    keep = os.environ.get("MLPIPE_KEEP_WORKDIR") == "1"
-    logdir = os.path.join(workdir, "logs")
-    exit_code = None
-    try:
+    def plan(self) -> StepResult | None:
+        """Record the step running, plan its inputs and compute its fingerprint (None: done)."""
+        st = self.st
         try:
-            cwd = os.path.join(workdir, "src")
-            st.extract_snapshot(cwd)
-            python = envs.step_python(st.env, st.cache_dir, ctx.use_current_python, log=st.say)
-            input_paths: dict[str, str] = {}
-            input_datasets: dict[str, object] = {}
-            for plan in plans:
-                path, spec = st.stage_input(plan, workdir, cwd)
-                input_paths[plan.name] = path
-                input_datasets[plan.name] = spec
-            output_dirs: dict[str, str] = {}
-            for o in st.step.get("outputs") or []:
-                d = os.path.join(workdir, "outputs", o["name"])
-                os.makedirs(d, exist_ok=True)
-                output_dirs[o["name"]] = d
-            metrics_file = os.path.join(workdir, "metrics.jsonl")
-            context_file = os.path.join(workdir, "run_context.json")
-            run_context = {
-                "id": f"{st.run_safe}_{safe_name(step_name)}",
-                "run_id": ctx.run_id,
-                "step": step_name,
-                "experiment": ctx.experiment or ir.get("name"),
-                "workspace": ir.get("workspace") or "local",
-                "pipeline": ir.get("name"),
-                "compute": st.step.get("compute"),
-                "input_datasets": input_datasets,
-                "output_datasets": output_dirs,
-                "metrics_file": metrics_file,
-                **_history_context(st, workdir, cwd),
-            }
-            store.write_json_atomic(context_file, run_context)
-            argv = st.build_argv(python, input_paths, output_dirs)
-            env = st.build_env(python, context_file)
-            mirror, mlflow_env = _start_tracking(st, workdir)
-            env.update(mlflow_env)
-        except envs.EnvironmentBuildError as exc:
-            return fail(str(exc))
+            st.write_record({"status": "running", "started": self.started})
+            self.plans = [st.plan_input(i) for i in st.step.get("inputs") or []]
+            parts = st.fingerprint_parts(self.plans)
+            self.fp = sha256_json(parts)
+            self.known["fingerprint_parts"] = parts
+            self.known["environment_packages"] = why.environment_packages(st.env)
         except (ParameterError, StepInvocationError):
             raise
         except Exception as exc:
-            return fail(
+            return self.fail(str(exc) or type(exc).__name__)
+        return None
+
+    def reuse(self) -> StepResult | None:
+        """The earlier result this step may reuse, recorded as this run's (None: none)."""
+        st, fp = self.st, self.fp
+        if not st.step.get("allow_reuse", True) or st.ctx.regenerate_outputs:
+            return None
+        entry = st.cached(fp)
+        if entry is None:
+            return None
+        duration = time.monotonic() - self.t0
+        outputs = entry.get("outputs") or {}
+        finished = time.time()
+        st.write_record(
+            {
+                "status": "reused",
+                "fingerprint": fp,
+                "reused_from": entry.get("run_id"),
+                "reason": f"reused from run {entry.get('run_id')}",
+                "exit_code": 0,
+                "outputs": outputs,
+                "metrics": entry.get("metrics") or {},
+                **_carry_over(st, entry),
+                "started": self.started,
+                "finished": finished,
+                "duration": duration,
+                **self.known,
+            }
+        )
+        st.add_history(fp, "reused", finished)
+        st.say(f"step {st.name!r} reused from run {entry.get('run_id')} (fingerprint {fp[:12]}…)")
+        _track_outcome(st, None, entry)
+        return StepResult(
+            st.name,
+            "reused",
+            fp,
+            0,
+            outputs,
+            entry.get("run_id"),
+            "",
+            duration,
+            None,
+            entry.get("metrics") or {},
+        )
+
+    def run(self) -> StepResult:
+        """Run the script in a fresh work folder (removed after, unless MLPIPE_KEEP_WORKDIR=1)."""
+        st = self.st
+        reason, self.known["compared_with"] = _reason(st, self.fp, self.known, self.plans)
+        self.known["reason"] = reason
+        st.say(f"step {st.name!r} running ({reason}; fingerprint {self.fp[:12]}…)")
+        work_root = os.path.join(st.cache_dir, "work")
+        os.makedirs(work_root, exist_ok=True)
+        workdir = tempfile.mkdtemp(prefix=f"{safe_name(st.name)[:40]}-", dir=work_root)
+        try:
+            return self._run_in(workdir)
+        finally:
+            if os.environ.get("MLPIPE_KEEP_WORKDIR") != "1":
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def _run_in(self, workdir: str) -> StepResult:
+        st = self.st
+        cwd = os.path.join(workdir, "src")
+        try:
+            python, argv, env, output_dirs = self.prepare(workdir, cwd)
+        except envs.EnvironmentBuildError as exc:
+            return self.fail(str(exc))
+        except (ParameterError, StepInvocationError):
+            raise
+        except Exception as exc:
+            return self.fail(
                 f"{type(exc).__name__}: {exc}" if not isinstance(exc, StepError) else str(exc)
             )
-
+        exit_code = None
         try:
-            exit_code = st.execute(argv, cwd, env, logdir)
+            exit_code = st.execute(argv, cwd, env, os.path.join(workdir, "logs"))
         except OSError as exc:
-            return fail(f"could not start {argv[0]!r}: {exc}")
+            return self.fail(f"could not start {argv[0]!r}: {exc}")
         except BaseException:
-            fail("interrupted", 130)
+            self.fail("interrupted", 130)
             raise
         finally:
-            metrics = read_metrics(os.path.join(workdir, "metrics.jsonl"))
-            _save_logs(st, logdir)
-            run_data = _keep_run_data(st, workdir, cwd)
-            status = "completed" if exit_code == 0 else "failed"
-            metrics = {**_finish_tracking(st, mirror, workdir, status, run_data), **metrics}
-
+            self.collect(workdir, cwd, exit_code)
         if exit_code != 0:
             marker = _cancel_marker(st)
             if marker is not None:
                 # v1: a step still running when its pipeline run is canceled ends Canceled,
                 # whatever its script does next (MLOps templates raise after run.parent.cancel()).
                 return _ended_after_cancel(
-                    st, marker, started, t0, exit_code, fp, metrics, run_data
+                    st,
+                    marker,
+                    self.started,
+                    self.t0,
+                    exit_code,
+                    self.fp,
+                    self.metrics,
+                    self.run_data,
                 )
             code = _exit_status(exit_code)
-            return fail(f"script exited with status {exit_code}", code, {"argv": argv})
+            return self.fail(f"script exited with status {exit_code}", code, {"argv": argv})
+        return self.publish(output_dirs, python)
 
+    def prepare(self, workdir: str, cwd: str) -> tuple[str, list[str], dict, dict[str, str]]:
+        """Snapshot, environment, staged inputs, output folders and run context of the script:
+        (python, argv, environment, output folders)."""
+        st, ctx, ir = self.st, self.st.ctx, self.st.ir
+        st.extract_snapshot(cwd)
+        python = envs.step_python(st.env, st.cache_dir, ctx.use_current_python, log=st.say)
+        input_paths: dict[str, str] = {}
+        input_datasets: dict[str, object] = {}
+        for plan in self.plans:
+            path, spec = st.stage_input(plan, workdir, cwd)
+            input_paths[plan.name] = path
+            input_datasets[plan.name] = spec
+        output_dirs: dict[str, str] = {}
+        for o in st.step.get("outputs") or []:
+            d = os.path.join(workdir, "outputs", o["name"])
+            os.makedirs(d, exist_ok=True)
+            output_dirs[o["name"]] = d
+        context_file = os.path.join(workdir, "run_context.json")
+        run_context = {
+            "id": f"{st.run_safe}_{safe_name(st.name)}",
+            "run_id": ctx.run_id,
+            "step": st.name,
+            "experiment": ctx.experiment or ir.get("name"),
+            "workspace": ir.get("workspace") or "local",
+            "pipeline": ir.get("name"),
+            "compute": st.step.get("compute"),
+            "input_datasets": input_datasets,
+            "output_datasets": output_dirs,
+            "metrics_file": os.path.join(workdir, "metrics.jsonl"),
+            **_history_context(st, workdir, cwd),
+        }
+        store.write_json_atomic(context_file, run_context)
+        argv = st.build_argv(python, input_paths, output_dirs)
+        env = st.build_env(python, context_file)
+        self.mirror, mlflow_env = _start_tracking(st, workdir)
+        env.update(mlflow_env)
+        return python, argv, env, output_dirs
+
+    def collect(self, workdir: str, cwd: str, exit_code: int | None) -> None:
+        """What the script left, whatever its end: metrics, logs, run data, the MLflow run."""
+        st = self.st
+        self.metrics = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+        _save_logs(st, os.path.join(workdir, "logs"))
+        self.run_data = _keep_run_data(st, workdir, cwd)
+        status = "completed" if exit_code == 0 else "failed"
+        tracked = _finish_tracking(st, self.mirror, workdir, status, self.run_data)
+        self.metrics = {**tracked, **self.metrics}
+
+    def publish(self, output_dirs: dict[str, str], python: str) -> StepResult:
+        """Publish the outputs, record the step completed, and only then offer it for reuse."""
+        st, fp, ctx = self.st, self.fp, self.st.ctx
         try:
             outputs = st.publish_outputs(output_dirs)
             for o in st.step.get("outputs") or []:
@@ -903,19 +960,18 @@ def run_step(
                     rec = outputs[o["name"]]
                     rec["registered"] = _register_output(st, o, rec)
         except Exception as exc:
-            return fail(f"publishing outputs failed: {type(exc).__name__}: {exc}")
-
-        duration = time.monotonic() - t0
+            return self.fail(f"publishing outputs failed: {type(exc).__name__}: {exc}")
+        duration = time.monotonic() - self.t0
         finished = time.time()
         entry = {
             "status": "completed",
             "fingerprint": fp,
             "run_id": ctx.run_id,
-            "step": step_name,
+            "step": st.name,
             "outputs": outputs,
-            "metrics": metrics,
+            "metrics": self.metrics,
             "created": finished,
-            "run_data": run_data,
+            "run_data": self.run_data,
             "parent": _own_parent_entries(st),
         }
         st.write_record(
@@ -925,35 +981,24 @@ def run_step(
                 "reused_from": None,
                 "exit_code": 0,
                 "outputs": outputs,
-                "metrics": metrics,
-                "started": started,
+                "metrics": self.metrics,
+                "started": self.started,
                 "finished": finished,
                 "duration": duration,
                 "python": python,
-                **run_data,
-                **known,
+                **self.run_data,
+                **self.known,
             }
         )
         # Only now, with every output published and the record written, may later runs reuse it.
         store.write_json_atomic(st.state.cache_entry(fp), entry)
-        _pipeline_status(st, mirror)
+        _pipeline_status(st, self.mirror)
         st.add_history(fp, "completed", finished)
-        st.say(f"step {step_name!r} ran (fingerprint {fp[:12]}…) in {duration:.2f}s")
+        st.say(f"step {st.name!r} ran (fingerprint {fp[:12]}…) in {duration:.2f}s")
+        tail = "\n".join(st.stderr_tail)
         return StepResult(
-            step_name,
-            "completed",
-            fp,
-            0,
-            outputs,
-            None,
-            "\n".join(st.stderr_tail),
-            duration,
-            None,
-            metrics,
+            st.name, "completed", fp, 0, outputs, None, tail, duration, None, self.metrics
         )
-    finally:
-        if not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _reason(st: _Step, fp: str, known: dict, plans: list) -> tuple[str, str | None]:
