@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _encode_str
 from pathlib import Path
@@ -67,6 +68,10 @@ class CompileContext:
     # What the backend could only approximate (a schedule cron cannot express...): shown to the
     # user as `file:line: warning: ...` after compiling.
     warnings: list[Problem] = field(default_factory=list)
+    # Writes outside the output folder (KFP: large snapshots into the default datastore), run by
+    # compile_pipelines only once every pipeline of the compile rendered: a failed compile writes
+    # nothing anywhere.
+    deferred_writes: list[Callable[[], None]] = field(default_factory=list)
 
     def warn(self, origin, message: str) -> None:
         file = origin.file if origin is not None else "pipeline"
@@ -384,8 +389,49 @@ def compile_pipelines(
     """Render every pipeline of one source file for `backend` and write the files into `out_dir`.
 
     `source_key` names the source file in the output folder's manifest (several pipeline files
-    can share one dags/ folder; each only ever replaces or removes its own files)."""
+    can share one dags/ folder; each only ever replaces or removes its own files). Nothing is
+    written anywhere (the output folder, a datastore) unless every pipeline rendered."""
     profile = profile or backend.default_profile
+    _check_all(backend, pipelines, profile)
+    packed = _pack_snapshots(pipelines, pipeline_dir)
+    artifacts: dict[str, bytes] = {}
+    runtime_dir = ""
+    if backend.ships_runtime:
+        runtime_hash, files = runtime_files()
+        runtime_dir = f"{RUNTIME_DIR}/{runtime_hash}"
+        for rel, data in files.items():
+            artifacts[f"{runtime_dir}/{rel}"] = data
+    ir_hashes = [p.ir_hash() for p in pipelines]  # canonical JSON of the whole IR: once each
+    warnings: list[Problem] = []
+    deferred: list[Callable[[], None]] = []
+    for p, ir_hash in zip(pipelines, ir_hashes, strict=True):
+        ctx = _context(p, ir_hash, profile, pipeline_dir, runtime_dir, packed)
+        if backend.uses_bundle:
+            artifacts[ctx.bundle_path] = bundle_json(p)
+            for h, rel in ctx.snapshots.items():
+                artifacts[rel] = packed[h]
+        _add_artifacts(artifacts, backend.render(p, ctx))
+        warnings.extend(ctx.warnings)
+        deferred.extend(ctx.deferred_writes)
+    for art in backend.render_shared(pipelines, profile):
+        artifacts[art.path] = art.content
+    for write in deferred:  # every pipeline rendered: now the writes outside out_dir
+        write()
+    entry = {
+        "target": backend.name,
+        "profile": profile,
+        "pipelines": {p.name: h for p, h in zip(pipelines, ir_hashes, strict=True)},
+        "sha256": {
+            rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(artifacts.items())
+        },
+    }
+    result = write_artifacts(out_dir, artifacts, source_key or "", entry)
+    result.warnings = warnings
+    return result
+
+
+def _check_all(backend: Backend, pipelines: list[PipelineIR], profile: str) -> None:
+    """The profile, then what no target and what this target cannot compile, for every pipeline."""
     if profile not in backend.profiles:
         raise MlpipeError(
             f"target {backend.name!r} has no profile {profile!r}; choose one of "
@@ -398,7 +444,9 @@ def compile_pipelines(
     if problems:
         raise MlpipeError(problems)
 
-    artifacts: dict[str, bytes] = {}
+
+def _pack_snapshots(pipelines: list[PipelineIR], pipeline_dir: Path) -> dict[str, bytes]:
+    """Snapshot hash -> .tar.gz bytes of every step's source folder, as captured."""
     packed: dict[str, bytes] = {}
     for p in pipelines:
         for step in p.steps:
@@ -417,54 +465,35 @@ def compile_pipelines(
                     )
                 )
             packed[step.snapshot.hash] = data
-    warnings: list[Problem] = []
-    runtime_dir = ""
-    if backend.ships_runtime:
-        runtime_hash, files = runtime_files()
-        runtime_dir = f"{RUNTIME_DIR}/{runtime_hash}"
-        for rel, data in files.items():
-            artifacts[f"{runtime_dir}/{rel}"] = data
-    ir_hashes = [p.ir_hash() for p in pipelines]  # canonical JSON of the whole IR: once each
-    for p, ir_hash in zip(pipelines, ir_hashes, strict=True):
-        snaps = {
-            s.snapshot.hash: f"{BUNDLE_DIR}/snapshots/{s.snapshot.hash}.tar.gz" for s in p.steps
-        }
+    return packed
+
+
+def _context(
+    p: PipelineIR,
+    ir_hash: str,
+    profile: str,
+    pipeline_dir: Path,
+    runtime_dir: str,
+    packed: dict[str, bytes],
+) -> CompileContext:
+    snaps = {s.snapshot.hash: f"{BUNDLE_DIR}/snapshots/{s.snapshot.hash}.tar.gz" for s in p.steps}
+    return CompileContext(
+        profile=profile,
+        pipeline_dir=pipeline_dir,
+        snapshots=snaps,
         # Content-addressed: a recompile writes a new bundle beside the one runs in flight use.
-        bundle_path = f"{BUNDLE_DIR}/{file_stem(p.name)}.{ir_hash[:16]}.json"
-        ctx = CompileContext(
-            profile=profile,
-            pipeline_dir=pipeline_dir,
-            snapshots=snaps,
-            bundle_path=bundle_path,
-            ir_hash=ir_hash,
-            runtime_dir=runtime_dir,
-            snapshot_bytes={h: packed[h] for h in snaps},
-        )
-        if backend.uses_bundle:
-            artifacts[bundle_path] = bundle_json(p)
-            for h, rel in snaps.items():
-                artifacts[rel] = packed[h]
-        rendered = backend.render(p, ctx)
-        warnings.extend(ctx.warnings)
-        for art in rendered:
-            if art.path in artifacts and artifacts[art.path] != art.content:
-                raise MlpipeError(
-                    f"two pipelines would write {art.path}: give them different names"
-                )
-            artifacts[art.path] = art.content
-    for art in backend.render_shared(pipelines, profile):
+        bundle_path=f"{BUNDLE_DIR}/{file_stem(p.name)}.{ir_hash[:16]}.json",
+        ir_hash=ir_hash,
+        runtime_dir=runtime_dir,
+        snapshot_bytes={h: packed[h] for h in snaps},
+    )
+
+
+def _add_artifacts(artifacts: dict[str, bytes], rendered: list[Artifact]) -> None:
+    for art in rendered:
+        if art.path in artifacts and artifacts[art.path] != art.content:
+            raise MlpipeError(f"two pipelines would write {art.path}: give them different names")
         artifacts[art.path] = art.content
-    entry = {
-        "target": backend.name,
-        "profile": profile,
-        "pipelines": {p.name: h for p, h in zip(pipelines, ir_hashes, strict=True)},
-        "sha256": {
-            rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(artifacts.items())
-        },
-    }
-    result = write_artifacts(out_dir, artifacts, source_key or "", entry)
-    result.warnings = warnings
-    return result
 
 
 def shared_problems(pipeline: PipelineIR) -> list[Problem]:

@@ -377,7 +377,8 @@ class KfpBackend(Backend):
         computes = {c.name: c for c in pipeline.computes}
         params = {p.name: p for p in pipeline.parameters}
         embedded = _embedded_snapshots(pipeline, ctx)
-        self._store_large_snapshots(pipeline, ctx, embedded)
+        # The others go to the datastore, once the whole compile succeeded.
+        ctx.deferred_writes.append(lambda: _store_large_snapshots(pipeline, ctx, embedded))
         for env in pipeline.environments:
             if env.dockerfile and not env.docker_image and not pipeline.kubernetes.default_image:
                 ctx.warn(
@@ -412,34 +413,6 @@ class KfpBackend(Backend):
             )
         return plans
 
-    def _store_large_snapshots(self, pipeline, ctx: CompileContext, embedded: dict) -> None:
-        """Write the snapshots that are not embedded to <default datastore>/.mlpipe/snapshots."""
-        missing = sorted({s.snapshot.hash for s in pipeline.steps} - set(embedded))
-        if not missing:
-            return
-        from mlpipe.runtime import store
-        from mlpipe.runtime.state import Datastores, State
-
-        doc = {
-            "default_datastore": pipeline.default_datastore,
-            "datastores": [d.model_dump(mode="json") for d in pipeline.datastores],
-        }
-        try:
-            root = State(Datastores(doc)).snapshots()
-            for digest in missing:
-                target = store.join(root, f"{digest}.tar.gz")
-                if not store.exists(target):
-                    store.write_bytes_atomic(target, ctx.snapshot_bytes[digest])
-        except Exception as exc:
-            raise MlpipeError(
-                Problem(
-                    pipeline.source_file,
-                    None,
-                    f"could not store the source snapshots in the default datastore "
-                    f"{pipeline.default_datastore!r} ({exc}); KFP pods read them from there",
-                )
-            ) from None
-
     # ---------------------------------------------------------------------------- building
     def _build(self, pipeline: PipelineIR, plans: list[_StepPlan]):
         pb = spec.pb2()
@@ -450,68 +423,16 @@ class KfpBackend(Backend):
             ps.pipeline_info.description = pipeline.description
         ps.sdk_version = f"kfp-{spec.KFP_SDK_VERSION}"
         ps.schema_version = spec.SCHEMA_VERSION
-
-        root_inputs = ps.root.input_definitions.parameters
-        for p in self.parameters(pipeline).declared:
-            item = root_inputs[parameter_input(p.name)]
-            item.parameter_type = self.param_types[p.type]
-            _set_value(item.default_value, kfp_value(p.type, p.default))
-            item.is_optional = True
-        item = root_inputs[REGENERATE]
-        item.parameter_type = pb.ParameterType.BOOLEAN
-        item.default_value.bool_value = False
-        item.is_optional = True
+        self._add_root_inputs(pb, ps, pipeline)
 
         deployment = pb.PipelineDeploymentConfig()
         platform: dict[str, dict] = {}
         ir_base = _ir_base(pipeline)
-        snapshot_of = {}
+        snapshot_of: dict = {}
         experiment = _experiment(pipeline)
-        dag = ps.root.dag
         for plan in plans:
-            payload = encode(
-                {
-                    "step": plan.step.name,
-                    "experiment": experiment,
-                    "inputs": plan.parameters,
-                    "ir": _ir_slice(pipeline, ir_base, plan, snapshot_of),
-                }
-            )
-            module = _module(
-                STEP_MODULE,
-                plan.function,
-                plan.inputs,
-                pipeline=ps.pipeline_info.name,
-                payload=payload,
-                snapshot=plan.snapshot,
-            )
-            if len(module) > MODULE_MAX_CHARS:
-                file, line = where(pipeline, plan.step.origin)
-                raise MlpipeError(
-                    Problem(
-                        file,
-                        line,
-                        f"step {plan.step.name!r} is too large for a KFP executor "
-                        f"({len(module)} characters of embedded definition, limit "
-                        f"{MODULE_MAX_CHARS}): shorten its arguments or dataset lists",
-                    )
-                )
-            self._add_executor(
-                ps,
-                deployment,
-                dag,
-                task=plan.task,
-                display=plan.step.name,
-                inputs=plan.inputs,
-                image=plan.image,
-                command=["sh", "-c", _prefix(plan.packages), "sh", "-ec", LAUNCH, module],
-                function=plan.function,
-                upstream=plan.upstream,
-                retries=plan.step.retries,
-            )
-            container = deployment.executors[f"exec-{plan.task}"].container
-            if plan.compute is not None:
-                spec.set_resources(container.resources, pod_resources(plan.compute))
+            ir_slice = _ir_slice(pipeline, ir_base, plan, snapshot_of)
+            self._add_step(pipeline, ps, deployment, plan, experiment, ir_slice)
             if plan.platform:
                 platform[f"exec-{plan.task}"] = plan.platform
 
@@ -523,6 +444,65 @@ class KfpBackend(Backend):
             for label in sorted(platform):
                 executors[label].update(platform[label])
         return ps, deployment, platform_spec
+
+    def _add_root_inputs(self, pb, ps, pipeline: PipelineIR) -> None:
+        """The pipeline's parameters (optional, with their defaults) plus the regenerate flag."""
+        root_inputs = ps.root.input_definitions.parameters
+        for p in self.parameters(pipeline).declared:
+            item = root_inputs[parameter_input(p.name)]
+            item.parameter_type = self.param_types[p.type]
+            _set_value(item.default_value, kfp_value(p.type, p.default))
+            item.is_optional = True
+        item = root_inputs[REGENERATE]
+        item.parameter_type = pb.ParameterType.BOOLEAN
+        item.default_value.bool_value = False
+        item.is_optional = True
+
+    def _add_step(self, pipeline, ps, deployment, plan: _StepPlan, experiment, ir_slice) -> None:
+        """One step's task and executor: the runtime launcher around its embedded definition."""
+        payload = encode(
+            {
+                "step": plan.step.name,
+                "experiment": experiment,
+                "inputs": plan.parameters,
+                "ir": ir_slice,
+            }
+        )
+        module = _module(
+            STEP_MODULE,
+            plan.function,
+            plan.inputs,
+            pipeline=ps.pipeline_info.name,
+            payload=payload,
+            snapshot=plan.snapshot,
+        )
+        if len(module) > MODULE_MAX_CHARS:
+            file, line = where(pipeline, plan.step.origin)
+            raise MlpipeError(
+                Problem(
+                    file,
+                    line,
+                    f"step {plan.step.name!r} is too large for a KFP executor "
+                    f"({len(module)} characters of embedded definition, limit "
+                    f"{MODULE_MAX_CHARS}): shorten its arguments or dataset lists",
+                )
+            )
+        self._add_executor(
+            ps,
+            deployment,
+            ps.root.dag,
+            task=plan.task,
+            display=plan.step.name,
+            inputs=plan.inputs,
+            image=plan.image,
+            command=["sh", "-c", _prefix(plan.packages), "sh", "-ec", LAUNCH, module],
+            function=plan.function,
+            upstream=plan.upstream,
+            retries=plan.step.retries,
+        )
+        if plan.compute is not None:
+            container = deployment.executors[f"exec-{plan.task}"].container
+            spec.set_resources(container.resources, pod_resources(plan.compute))
 
     def pipeline_spec(self, pipeline: PipelineIR, ctx: CompileContext):
         """The complete protobuf PipelineSpec and PlatformSpec (None without Kubernetes settings),
@@ -696,6 +676,35 @@ def _ir_slice(pipeline: PipelineIR, base: dict, plan: _StepPlan, cache: dict) ->
     return doc
 
 
+def _store_large_snapshots(pipeline: PipelineIR, ctx: CompileContext, embedded: dict) -> None:
+    """Write the snapshots that are not embedded to <default datastore>/.mlpipe/snapshots."""
+    missing = sorted({s.snapshot.hash for s in pipeline.steps} - set(embedded))
+    if not missing:
+        return
+    from mlpipe.runtime import store
+    from mlpipe.runtime.state import Datastores, State
+
+    doc = {
+        "default_datastore": pipeline.default_datastore,
+        "datastores": [d.model_dump(mode="json") for d in pipeline.datastores],
+    }
+    try:
+        root = State(Datastores(doc)).snapshots()
+        for digest in missing:
+            target = store.join(root, f"{digest}.tar.gz")
+            if not store.exists(target):
+                store.write_bytes_atomic(target, ctx.snapshot_bytes[digest])
+    except Exception as exc:
+        raise MlpipeError(
+            Problem(
+                pipeline.source_file,
+                None,
+                f"could not store the source snapshots in the default datastore "
+                f"{pipeline.default_datastore!r} ({exc}); KFP pods read them from there",
+            )
+        ) from None
+
+
 def _embedded_snapshots(pipeline: PipelineIR, ctx: CompileContext) -> dict[str, str]:
     """Snapshot hash -> base64 for the snapshots embedded in their executors (see the limits)."""
     import base64
@@ -822,48 +831,14 @@ def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
             for pub in pipeline.publications
         ]
     if pipeline.submissions:
-        runs = []
-        for sub, values in zip(pipeline.submissions, resolved.submissions, strict=True):
-            run = {
-                "experiment_name": sub.experiment,
-                "arguments": params(values),
-                "enable_caching": False,
-            }
-            if sub.regenerate_outputs:
-                run["arguments"][REGENERATE] = True
-            if account:
-                run["service_account"] = account
-            runs.append(run)
-        doc["create_run_from_pipeline_package"] = runs
-    recurring = []
-    for sch, values in zip(pipeline.schedules, resolved.schedules, strict=True):
-        item: dict = {
-            "job_name": sch.name,
-            "description": sch.description,
-            "experiment_name": sch.experiment_name or _experiment(pipeline) or pipeline.name,
-            "params": params(values),
-            "enable_caching": False,
-            "max_concurrency": 1,
-            "no_catchup": True,
-            "enabled": sch.active,
-        }
-        if account:
-            item["service_account"] = account
-        if sch.recurrence is not None:
-            fires = resolve_recurrence(sch.recurrence)
-            item.update(kfp_trigger(fires))
-            if fires.approximation:
-                item["notes"] = [fires.approximation]
-        else:
-            trig = sch.datastore_trigger
-            item["unsupported"] = (
-                f"a datastore-change trigger (datastore {trig.datastore!r}, path "
-                f"{trig.path_on_datastore!r}) has no KFP equivalent: trigger runs from your "
-                "storage events instead"
-                if trig
-                else "no recurrence"
-            )
-        recurring.append(item)
+        doc["create_run_from_pipeline_package"] = [
+            _run_arguments(sub, params(values), account)
+            for sub, values in zip(pipeline.submissions, resolved.submissions, strict=True)
+        ]
+    recurring = [
+        _recurring_run(pipeline, sch, params(values), account)
+        for sch, values in zip(pipeline.schedules, resolved.schedules, strict=True)
+    ]
     if recurring:
         doc["create_recurring_run"] = [
             {k: v for k, v in item.items() if v is not None} for item in recurring
@@ -874,6 +849,51 @@ def _deploy_document(pipeline: PipelineIR, package: str) -> bytes | None:
         "# `unsupported` explain where KFP cannot express the Azure ML original exactly.\n"
     )
     return spec.dump_yaml([doc], header)
+
+
+def _run_arguments(sub, arguments: dict, account: str | None) -> dict:
+    """create_run_from_pipeline_package's arguments for one Experiment.submit."""
+    run = {
+        "experiment_name": sub.experiment,
+        "arguments": arguments,
+        "enable_caching": False,
+    }
+    if sub.regenerate_outputs:
+        run["arguments"][REGENERATE] = True
+    if account:
+        run["service_account"] = account
+    return run
+
+
+def _recurring_run(pipeline: PipelineIR, sch, arguments: dict, account: str | None) -> dict:
+    """create_recurring_run's arguments for one Schedule.create (what KFP cannot do: noted)."""
+    item: dict = {
+        "job_name": sch.name,
+        "description": sch.description,
+        "experiment_name": sch.experiment_name or _experiment(pipeline) or pipeline.name,
+        "params": arguments,
+        "enable_caching": False,
+        "max_concurrency": 1,
+        "no_catchup": True,
+        "enabled": sch.active,
+    }
+    if account:
+        item["service_account"] = account
+    if sch.recurrence is not None:
+        fires = resolve_recurrence(sch.recurrence)
+        item.update(kfp_trigger(fires))
+        if fires.approximation:
+            item["notes"] = [fires.approximation]
+    else:
+        trig = sch.datastore_trigger
+        item["unsupported"] = (
+            f"a datastore-change trigger (datastore {trig.datastore!r}, path "
+            f"{trig.path_on_datastore!r}) has no KFP equivalent: trigger runs from your "
+            "storage events instead"
+            if trig
+            else "no recurrence"
+        )
+    return item
 
 
 # Run by `mlpipe verify DIR --target kfp` in an interpreter with kfp: kfp's own component loader.
