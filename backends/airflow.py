@@ -352,11 +352,10 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 def imports_block(kube: bool, sched: ScheduleCode, watch: bool, timeout: bool) -> str:
     """The file's imports, sorted and grouped as `ruff check --select I` wants them."""
-    stdlib = ["json", "os", "sys"]
+    # The local profile's operator starts its step through mlpipe.runtime.supervise (imported when
+    # the task runs): only staging for pods and the datastore trigger read JSON here.
+    stdlib = ["os", "sys"] + (["json"] if kube or watch else [])
     stdlib_from = []
-    if not kube:
-        stdlib += ["signal", "subprocess", "tempfile", "threading"]
-        stdlib_from.append("from collections import deque")
     if timeout:
         stdlib_from.append("from datetime import timedelta")
     third = []

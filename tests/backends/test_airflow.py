@@ -644,6 +644,9 @@ def test_a_change_of_step_code_only_gives_a_new_dag_version_and_keeps_the_old_bu
     assert versions[0] != versions[1]
     for version in versions:
         assert len(list(out.glob(f".mlpipe/*.{version}.json"))) == 1
-    assert "--pin-version" in after
+    # The tasks build their arguments with the shipped runtime, which pins the run's version.
+    assert "from mlpipe.runtime.supervise import run_step_args" in after
     (runtime,) = (out / ".mlpipe" / "runtime").iterdir()
     assert f'"{runtime.name}",' in after and (runtime / "mlpipe" / "runtime" / "step.py").is_file()
+    supervise = (runtime / "mlpipe" / "runtime" / "supervise.py").read_text()
+    assert '"--pin-version"' in supervise
