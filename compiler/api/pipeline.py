@@ -1,7 +1,7 @@
 """`Pipeline`: the steps of one pipeline, and what the file does with it (submit, publish).
 
-The rest of v1's `azureml.pipeline.core` lives beside it (parameter, steps, runs, publishing,
-schedules); every name stays importable from here, as before the split.
+The rest of v1's `azureml.pipeline.core` lives beside it (steps, runs, publishing, schedules;
+PipelineParameter in data.py); every name stays importable from here, as before the split.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ from ._session import current, fail
 from ._v1 import V1Object, _uid
 from .runs import PipelineRun, _submit
 
-# --------------------------------------------------------------------------- submit and runs
-
 # Where inert runs, published pipelines and endpoints point: a reserved, unresolvable host, so a
 # REST call to it can never reach anything (capture refuses the network anyway).
 _ENDPOINT_BASE = (

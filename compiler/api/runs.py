@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from ._session import current, fail
 from ._v1 import V1Object
-from .data import AbstractDataset, DataPath
-from .workspace import Experiment
+from .data import (
+    AbstractDataset,
+    DataPath,
+    DatasetConsumptionConfig,
+    OutputFileDatasetConfig,
+    _Output,
+)
+from .workspace import Experiment, Workspace
 
 _STATUS = "Finished"  # what inert runs report, so polling loops end
 
 
 def _step_output_names(step) -> list[str]:
-    from .data import OutputFileDatasetConfig, _Output
-
     names = [o.name for o in step._outputs if isinstance(o, _Output) and o.name]
     for a in step._arguments:
         if isinstance(a, OutputFileDatasetConfig) and a.name and a.name not in names:
@@ -258,7 +262,6 @@ def _path_safe(name) -> str:
 def _override_values(params, what: str) -> dict:
     """pipeline_parameters as the IR keeps them: scalars, DataPath and datasets."""
     from ..ir import DataPath as IrDataPath
-    from .data import DatasetConsumptionConfig
 
     out = {}
     for k, v in (params or {}).items():
@@ -282,7 +285,6 @@ def _submit(
     pipeline, experiment, pipeline_parameters, regenerate_outputs, continue_on_step_failure
 ):
     from ..ir import Submission
-    from .workspace import Workspace
 
     if isinstance(experiment, str):
         experiment = Experiment(pipeline._workspace or Workspace(), experiment)

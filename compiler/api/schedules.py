@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._session import current, fail
 from ._v1 import V1Object, _uid
+from .datastore import Datastore
 from .publishing import _endpoints
 from .runs import _override_values
 
@@ -310,7 +311,6 @@ def _schedule_ir(
 ):
     from ..ir import DatastoreTrigger
     from ..ir import Schedule as IrSchedule
-    from .workspace import Datastore
 
     if not isinstance(name, str) or not name:
         raise fail("Schedule needs a name")
