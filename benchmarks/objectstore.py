@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -42,49 +43,71 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def bench_transfer(store, fs, root: str, files: list[Path], work: Path) -> dict:
-    """Seconds for mlpipe's and fsspec's bulk upload and download of the same files."""
-    total = sum(p.stat().st_size for p in files)
-    ours_prefix = f"{root}/ours-{uuid.uuid4().hex[:6]}"
-    theirs_prefix = f"{root}/fsspec-{uuid.uuid4().hex[:6]}"
-    proto = root.split("://")[0]
-    ours_put = _timed(lambda: store.put_files([(str(p), f"{ours_prefix}/{p.name}") for p in files]))
-    rpaths = [f"{theirs_prefix.split('://')[1]}/{p.name}" for p in files]
-    theirs_put = _timed(lambda: fs.put([str(p) for p in files], rpaths))
-    down = work / f"down-{uuid.uuid4().hex[:6]}"
-    ours_get = _timed(
-        lambda: store.fetch_files(
-            [(f"{ours_prefix}/{p.name}", str(down / "ours" / p.name)) for p in files]
-        )
-    )
+def _round(store, fs, root: str, files: list[Path], work: Path, swap: bool) -> dict[str, float]:
+    """One upload and one download of `files` by each side; `swap`: fsspec goes first."""
+    tag = uuid.uuid4().hex[:6]
+    bucket_path = root.split("://")[1]
+    ours = f"{root}/ours-{tag}"
+    theirs = [f"{bucket_path}/fsspec-{tag}/{p.name}" for p in files]
+    down = work / f"down-{tag}"
     (down / "fsspec").mkdir(parents=True)
-    theirs_get = _timed(lambda: fs.get(rpaths, [str(down / "fsspec" / p.name) for p in files]))
-    shutil.rmtree(down)
-    big = total // len(files) >= 1 << 20
-    amount = total / 1e6 if big else len(files)
-    unit = "MB/s" if big else "files/s"
-    size = f"{total // len(files) // (1 << 20)} MB" if big else f"{total // len(files) // 1024} KB"
-    return {
-        "store": proto,
-        "files": f"{len(files)} × {size}",
-        "upload mlpipe / fsspec": f"{amount / ours_put:.1f} / {amount / theirs_put:.1f} {unit}",
-        "upload ratio": f"{theirs_put / ours_put:.2f}×",
-        "download mlpipe / fsspec": f"{amount / ours_get:.1f} / {amount / theirs_get:.1f} {unit}",
-        "download ratio": f"{theirs_get / ours_get:.2f}×",
+    runs = {
+        "put ours": lambda: store.put_files([(str(p), f"{ours}/{p.name}") for p in files]),
+        "put fsspec": lambda: fs.put([str(p) for p in files], theirs),
+        "get ours": lambda: store.fetch_files(
+            [(f"{ours}/{p.name}", str(down / "ours" / p.name)) for p in files]
+        ),
+        "get fsspec": lambda: fs.get(theirs, [str(down / "fsspec" / p.name) for p in files]),
     }
+    out = {}
+    for op in ("put", "get"):
+        pair = [f"{op} ours", f"{op} fsspec"]
+        for key in reversed(pair) if swap else pair:
+            out[key] = _timed(runs[key])
+    shutil.rmtree(down)
+    fs.rm([f"{bucket_path}/ours-{tag}", f"{bucket_path}/fsspec-{tag}"], recursive=True)
+    return out
 
 
-def bench_state(store, root: str, steps: int = 30) -> float:
-    """Milliseconds of the state writes of one executed step."""
+def bench_transfer(store, fs, root: str, files: list[Path], work: Path, repeat: int) -> dict:
+    """mlpipe's and fsspec's bulk upload and download of the same files, `repeat` times each; the
+    two sides alternate which goes first, so neither always meets a warmer server."""
+    times: dict[str, list[float]] = {}
+    for r in range(repeat):
+        for key, seconds in _round(store, fs, root, files, work, swap=r % 2 == 1).items():
+            times.setdefault(key, []).append(seconds)
+    total = sum(p.stat().st_size for p in files)
+    big = total // len(files) >= 1 << 20
+    amount, unit = (total / 1e6, "MB/s") if big else (len(files), "files/s")
+    size = f"{total // len(files) >> 20} MB" if big else f"{total // len(files) >> 10} KB"
+    row = {
+        "store": {"az": "Azurite", "s3": "moto"}[root.split("://")[0]],
+        "files": f"{len(files)} × {size}",
+    }
+    for op, name in (("put", "upload"), ("get", "download")):
+        ours, theirs = times[f"{op} ours"], times[f"{op} fsspec"]
+        for label, pick in (("best", min), ("median", statistics.median)):
+            row[f"{name} mlpipe / fsspec ({label})"] = (
+                f"{amount / pick(ours):.1f} / {amount / pick(theirs):.1f} {unit} "
+                f"= {pick(theirs) / pick(ours):.2f}×"
+            )
+    return row
+
+
+def bench_state(store, root: str, repeat: int, steps: int = 20) -> tuple[float, float]:
+    """Milliseconds of the state writes of one executed step (best, median of `repeat` rounds)."""
     record = {"status": "running", "step": "s", "outputs": {}, "metrics": {}}
-    t0 = time.perf_counter()
-    for i in range(steps):
-        base = f"{root}/.mlpipe/runs/bench-{i}"
-        store.write_json_atomic(f"{base}/steps/s.json", record)
-        store.write_json_atomic(f"{base}/steps/s.json", dict(record, status="completed"))
-        store.write_json_atomic(f"{root}/.mlpipe/cache/{uuid.uuid4().hex}.json", record)
-        store.write_once(f"{root}/.mlpipe/versions/{uuid.uuid4().hex}.json", b"{}")
-    return (time.perf_counter() - t0) / steps * 1000
+    rounds = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for i in range(steps):
+            base = f"{root}/.mlpipe/runs/bench-{uuid.uuid4().hex[:8]}-{i}"
+            store.write_json_atomic(f"{base}/steps/s.json", record)
+            store.write_json_atomic(f"{base}/steps/s.json", dict(record, status="completed"))
+            store.write_json_atomic(f"{root}/.mlpipe/cache/{uuid.uuid4().hex}.json", record)
+            store.write_once(f"{root}/.mlpipe/versions/{uuid.uuid4().hex}.json", b"{}")
+        rounds.append((time.perf_counter() - t0) / steps * 1000)
+    return min(rounds), statistics.median(rounds)
 
 
 def main() -> int:
@@ -92,11 +115,14 @@ def main() -> int:
     ap.add_argument("--big-mb", type=int, default=200)
     ap.add_argument("--small", type=int, default=5000)
     ap.add_argument("--small-kb", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each operation (best, median)")
+    ap.add_argument("--stores", default="az,s3", help="az, s3 or both")
     args = ap.parse_args()
     from tests.servers import make_bucket, make_container, start_azurite, start_moto
 
     servers = []
     work = Path(tempfile.mkdtemp(prefix="mlpipe-objbench-"))
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
     try:
         for start in (start_azurite, start_moto):
             server, env = start()
@@ -110,23 +136,26 @@ def main() -> int:
         small = _files(work / "small", args.small, args.small_kb << 10)
         rows, state = [], {}
         tag = uuid.uuid4().hex[:8]
-        for proto, root in (
-            ("az", make_container(f"bench-{tag}")),
-            ("s3", make_bucket(f"bench-{tag}")),
-        ):
+        makers = {"az": make_container, "s3": make_bucket}
+        for proto in args.stores.split(","):
+            root = makers[proto](f"bench-{tag}")
             fs = fsspec.filesystem(proto)
             for files in (big, small):
-                rows.append(bench_transfer(store, fs, root, files, work))
+                rows.append(bench_transfer(store, fs, root, files, work, args.repeat))
                 print(rows[-1], file=sys.stderr, flush=True)
-            state[proto] = bench_state(store, root)
+            state[proto] = bench_state(store, root, args.repeat)
         keys = list(rows[0])
         print("| " + " | ".join(keys) + " |")
         print("|" + " --- |" * len(keys))
         for row in rows:
             print("| " + " | ".join(row[k] for k in keys) + " |")
         print()
-        for proto, ms in state.items():
-            print(f"state writes per executed step on {proto}: {ms:.1f} ms (4 requests)")
+        for proto, (best, median) in state.items():
+            print(
+                f"state writes per executed step on {proto} (4 requests): "
+                f"best {best:.1f} ms, median {median:.1f} ms"
+            )
+        print(f"load average at end: {os.getloadavg()[0]:.2f}")
     finally:
         for server in servers:
             server.stop()

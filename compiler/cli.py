@@ -264,6 +264,14 @@ def run_cmd(
     regenerate_outputs: Annotated[
         bool, typer.Option("--regenerate-outputs", help="Run every step, reusing nothing")
     ] = False,
+    isolate_steps: Annotated[
+        bool,
+        typer.Option(
+            "--isolate-steps",
+            help="Each step as on its own machine: a fresh HOME, TMPDIR and cache per step "
+            "(also $MLPIPE_ISOLATE_STEPS=1)",
+        ),
+    ] = False,
     module: ModuleOpt = None,
     capture_timeout: TimeoutOpt = CAPTURE_TIMEOUT,
 ):
@@ -292,7 +300,11 @@ def run_cmd(
             mine = {k: v for k, v in overrides.items() if k in known}
             _apply_side_effects([p], pipeline_dir)
             outcome = run_pipeline(
-                p, pipeline_dir, params=mine, regenerate_outputs=regenerate_outputs or None
+                p,
+                pipeline_dir,
+                params=mine,
+                regenerate_outputs=regenerate_outputs or None,
+                isolate_steps=isolate_steps or None,
             )
             failed = failed or not getattr(outcome, "ok", True)
         if failed:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from .errors import MlpipeError
 from .ir import PipelineIR
 from .runtime import history, store
 from .runtime.params import ParameterError, resolve_parameters
-from .runtime.state import Datastores, State
+from .runtime.state import Datastores, State, safe_name
 from .runtime.step import RunContext, StepResult, run_step, terminate_all
 from .snapshot import write_snapshot
 
@@ -149,169 +152,255 @@ def run_pipeline(
     max_parallel: int | None = None,
     run_id: str | None = None,
     use_current_python: bool = False,
+    isolate_steps: bool | None = None,
 ) -> PipelineRunResult:
-    """Run the pipeline on this machine. Raises mlpipe.runtime.ParameterError for a bad --param."""
+    """Run the pipeline on this machine. Raises mlpipe.runtime.ParameterError for a bad --param.
+
+    `isolate_steps` (default: `$MLPIPE_ISOLATE_STEPS=1`) runs every step as on its own machine:
+    a fresh temporary folder per step with its own HOME, TMPDIR and mlpipe cache."""
     from rich.console import Console
 
     console = console if console is not None else Console()
     pipeline_dir = Path(pipeline_dir).resolve()
     started = time.monotonic()
-    doc = _ir_dict(ir, pipeline_dir)
-
-    submission = ir.submissions[-1] if ir.submissions else None
-    overrides = dict(submission.pipeline_parameters) if submission else {}
-    overrides.update(params or {})
-    try:
-        resolve_parameters(doc, overrides)  # bad names / values fail before anything runs
-    except ParameterError as exc:
-        raise MlpipeError(str(exc)) from None
-    regenerate = bool(regenerate_outputs) or bool(submission and submission.regenerate_outputs)
-    experiment = submission.experiment if submission else None
-    run_id = run_id or make_run_id(experiment or ir.name)
-
-    datastores = Datastores(doc)
-    state = State(datastores)
-    cache = os.path.abspath(os.path.expanduser(cache_dir)) if cache_dir else None
-    ctx = RunContext(
-        run_id=run_id,
-        params=overrides,
-        regenerate_outputs=regenerate,
-        snapshot_store=state.snapshots(),
-        experiment=experiment,
-        cache_dir=cache,
-        use_current_python=use_current_python,
-        runner="local",
+    doc, ctx, state = _prepare(
+        ir, pipeline_dir, params, regenerate_outputs, run_id, cache_dir, use_current_python
     )
     try:
         write_snapshots(ir, pipeline_dir, state.snapshots(), ctx.resolved_cache_dir())
     except SourceChangedError as exc:
         raise MlpipeError(str(exc)) from None
 
-    result = PipelineRunResult(run_id, ir.name, params=overrides, regenerate_outputs=regenerate)
-    order = ir.topological_order()
-    deps = ir.dependencies()
-    limits: dict[str, int] = {}
-    for step in ir.steps:
-        if step.compute:
-            try:
-                limits[step.compute] = max(1, ir.compute(step.compute).max_nodes)
-            except KeyError:
-                pass
-    bound = max_parallel or int(os.environ.get("MLPIPE_MAX_PARALLEL", "0") or 0)
-    bound = bound or max(2, os.cpu_count() or 2)
-
+    result = PipelineRunResult(
+        ctx.run_id, ir.name, params=ctx.params, regenerate_outputs=ctx.regenerate_outputs
+    )
+    if isolate_steps is None:
+        isolate_steps = os.environ.get("MLPIPE_ISOLATE_STEPS") == "1"
     from rich.markup import escape
 
     console.print(
-        f"mlpipe: running pipeline [bold]{escape(ir.name)}[/bold] as run [bold]{run_id}[/bold]"
-        + (" (regenerate outputs)" if regenerate else ""),
+        f"mlpipe: running pipeline [bold]{escape(ir.name)}[/bold] as run [bold]{ctx.run_id}[/bold]"
+        + (" (regenerate outputs)" if ctx.regenerate_outputs else "")
+        + (" (steps isolated)" if isolate_steps else ""),
         highlight=False,
         soft_wrap=True,
     )
-    progress = None
-    task = None
-    if console.is_terminal:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            transient=True,
-        )
-        task = progress.add_task("steps", total=len(order))
-        progress.start()
-    printer = _Printer(console, progress)
-
-    def execute(name: str) -> StepOutcome:
-        step = ir.step(name)
-        t0 = time.monotonic()
-        attempts = max(0, step.retries) + 1
-        res: StepResult | None = None
-        for attempt in range(attempts):
-            try:
-                res = run_step(
-                    doc, name, ctx, on_output=lambda stream, line: printer.line(name, stream, line)
-                )
-            except Exception as exc:  # malformed IR: report as a failure of this step
-                printer.line(name, "stderr", f"mlpipe: error: {exc}")
-                return StepOutcome(name, "failed", time.monotonic() - t0, None, str(exc))
-            if res.ok or attempt == attempts - 1:
-                break
-            printer.line(name, "stderr", f"mlpipe: retrying ({attempt + 1}/{attempts - 1})")
-        return StepOutcome(name, res.status, time.monotonic() - t0, res, res.error)
-
-    running: dict[Future, str] = {}
-    in_use: dict[str, int] = {}
-    pending = list(order)
-    pool = ThreadPoolExecutor(max_workers=bound, thread_name_prefix="mlpipe-step")
-    previous_sigterm = _install_sigterm()
+    progress = _start_progress(console, len(ir.steps))
+    runner = _Scheduler(ir, doc, ctx, state, result, _Printer(console, progress), isolate_steps)
     try:
-        while pending or running:
-            # Skip what can no longer run; start what is ready, within the bounds.
-            for name in list(pending):
-                ups = deps[name]
-                bad = [u for u in ups if u in result.steps and not _ok(result.steps[u])]
-                if bad:
-                    pending.remove(name)
-                    reason = f"upstream {', '.join(sorted(bad))} did not complete"
-                    result.steps[name] = StepOutcome(name, "skipped", reason=reason)
-                    _record_skip(state, run_id, name, reason, sorted(ups), ir.name)
-                    if progress is not None:
-                        progress.advance(task)
-                    continue
-                if not all(u in result.steps for u in ups):
-                    continue
-                if len(running) >= bound:
-                    break
-                compute = ir.step(name).compute
-                if compute in limits and in_use.get(compute, 0) >= limits[compute]:
-                    continue
-                pending.remove(name)
-                if compute in limits:
-                    in_use[compute] = in_use.get(compute, 0) + 1
-                running[pool.submit(execute, name)] = name
-            if progress is not None:
-                progress.update(task, description="running: " + ", ".join(sorted(running.values())))
-            if not running:
-                if pending:  # only possible if dependencies are unknown steps
-                    for name in pending:
-                        result.steps[name] = StepOutcome(name, "skipped", reason="unmet dependency")
-                    pending.clear()
-                break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in done:
-                name = running.pop(fut)
-                compute = ir.step(name).compute
-                if compute in limits:
-                    in_use[compute] -= 1
-                result.steps[name] = fut.result()
-                if progress is not None:
-                    progress.advance(task)
-            if result.canceled_by is None:
-                result.canceled_by = _cancel_pending(state, run_id, pending, result)
-    except BaseException:  # Ctrl-C included: stop every running script, then unwind
-        terminate_all()
-        raise
+        runner.run(_parallel_bound(max_parallel))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        _restore_sigterm(previous_sigterm)
         if progress is not None:
             progress.stop()
 
+    order = ir.topological_order()
     result.steps = {name: result.steps[name] for name in order if name in result.steps}
     result.duration = time.monotonic() - started
+    _write_run_record(console, state, ctx, result)
+    _summary(console, result)
+    return result
+
+
+def _prepare(
+    ir: PipelineIR,
+    pipeline_dir: Path,
+    params: dict | None,
+    regenerate_outputs: bool,
+    run_id: str | None,
+    cache_dir: str | None,
+    use_current_python: bool,
+) -> tuple[dict, RunContext, State]:
+    """The IR as the runtime reads it and the run's context: parameters resolved and checked
+    (bad names / values fail before anything runs), the submission's settings applied."""
+    doc = _ir_dict(ir, pipeline_dir)
+    submission = ir.submissions[-1] if ir.submissions else None
+    overrides = dict(submission.pipeline_parameters) if submission else {}
+    overrides.update(params or {})
+    try:
+        resolve_parameters(doc, overrides)
+    except ParameterError as exc:
+        raise MlpipeError(str(exc)) from None
+    regenerate = bool(regenerate_outputs) or bool(submission and submission.regenerate_outputs)
+    experiment = submission.experiment if submission else None
+    state = State(Datastores(doc))
+    ctx = RunContext(
+        run_id=run_id or make_run_id(experiment or ir.name),
+        params=overrides,
+        regenerate_outputs=regenerate,
+        snapshot_store=state.snapshots(),
+        experiment=experiment,
+        cache_dir=os.path.abspath(os.path.expanduser(cache_dir)) if cache_dir else None,
+        use_current_python=use_current_python,
+        runner="local",
+    )
+    return doc, ctx, state
+
+
+def _parallel_bound(max_parallel: int | None) -> int:
+    bound = max_parallel or int(os.environ.get("MLPIPE_MAX_PARALLEL", "0") or 0)
+    return bound or max(2, os.cpu_count() or 2)
+
+
+def _start_progress(console, total: int):
+    """A progress bar on a terminal only (None elsewhere)."""
+    if not console.is_terminal:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    )
+    progress.add_task("steps", total=total)
+    progress.start()
+    return progress
+
+
+class _Scheduler:
+    """Starts steps in dependency order on a thread pool, within the per-compute `max_nodes` and
+    the overall bound; skips the downstream of failed steps; stops starting after a cancel."""
+
+    def __init__(self, ir, doc, ctx, state, result, printer, isolate: bool):
+        self.ir, self.doc, self.ctx, self.state, self.result = ir, doc, ctx, state, result
+        self.printer = printer
+        self.progress = printer.progress
+        self.isolate = isolate
+        self.deps = ir.dependencies()
+        self.pending = list(ir.topological_order())
+        self.running: dict[Future, str] = {}
+        self.in_use: dict[str, int] = {}
+        self.limits: dict[str, int] = {}
+        for step in ir.steps:
+            if step.compute:
+                try:
+                    self.limits[step.compute] = max(1, ir.compute(step.compute).max_nodes)
+                except KeyError:
+                    pass
+
+    def _advance(self, description: str | None = None) -> None:
+        if self.progress is not None:
+            task = self.progress.task_ids[0]
+            if description is None:
+                self.progress.advance(task)
+            else:
+                self.progress.update(task, description=description)
+
+    def run(self, bound: int) -> None:
+        pool = ThreadPoolExecutor(max_workers=bound, thread_name_prefix="mlpipe-step")
+        previous_sigterm = _install_sigterm()
+        try:
+            while self.pending or self.running:
+                self._start_ready(pool, bound)
+                self._advance("running: " + ", ".join(sorted(self.running.values())))
+                if not self.running:
+                    for name in self.pending:  # only possible if dependencies are unknown steps
+                        self.result.steps[name] = StepOutcome(
+                            name, "skipped", reason="unmet dependency"
+                        )
+                    self.pending.clear()
+                    break
+                done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name = self.running.pop(fut)
+                    compute = self.ir.step(name).compute
+                    if compute in self.limits:
+                        self.in_use[compute] -= 1
+                    self.result.steps[name] = fut.result()
+                    self._advance()
+                if self.result.canceled_by is None:
+                    self.result.canceled_by = _cancel_pending(
+                        self.state, self.ctx.run_id, self.pending, self.result
+                    )
+        except BaseException:  # Ctrl-C included: stop every running script, then unwind
+            terminate_all()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _restore_sigterm(previous_sigterm)
+
+    def _start_ready(self, pool: ThreadPoolExecutor, bound: int) -> None:
+        """Skip what can no longer run; start what is ready, within the bounds."""
+        steps = self.result.steps
+        for name in list(self.pending):
+            ups = self.deps[name]
+            bad = [u for u in ups if u in steps and not _ok(steps[u])]
+            if bad:
+                self.pending.remove(name)
+                reason = f"upstream {', '.join(sorted(bad))} did not complete"
+                steps[name] = StepOutcome(name, "skipped", reason=reason)
+                _record_skip(self.state, self.ctx.run_id, name, reason, sorted(ups), self.ir.name)
+                self._advance()
+                continue
+            if not all(u in steps for u in ups):
+                continue
+            if len(self.running) >= bound:
+                break
+            compute = self.ir.step(name).compute
+            if compute in self.limits and self.in_use.get(compute, 0) >= self.limits[compute]:
+                continue
+            self.pending.remove(name)
+            if compute in self.limits:
+                self.in_use[compute] = self.in_use.get(compute, 0) + 1
+            self.running[pool.submit(self.execute, name)] = name
+
+    def execute(self, name: str) -> StepOutcome:
+        """Run one step (with its `retries`); each attempt on a fresh 'machine' when isolating."""
+        attempts = max(0, self.ir.step(name).retries) + 1
+        t0 = time.monotonic()
+        res: StepResult | None = None
+        for attempt in range(attempts):
+            try:
+                with _step_machine(self.ctx, name, self.isolate) as ctx:
+                    res = run_step(
+                        self.doc,
+                        name,
+                        ctx,
+                        on_output=lambda stream, line: self.printer.line(name, stream, line),
+                    )
+            except Exception as exc:  # malformed IR: report as a failure of this step
+                self.printer.line(name, "stderr", f"mlpipe: error: {exc}")
+                return StepOutcome(name, "failed", time.monotonic() - t0, None, str(exc))
+            if res.ok or attempt == attempts - 1:
+                break
+            self.printer.line(name, "stderr", f"mlpipe: retrying ({attempt + 1}/{attempts - 1})")
+        return StepOutcome(name, res.status, time.monotonic() - t0, res, res.error)
+
+
+@contextmanager
+def _step_machine(ctx: RunContext, name: str, isolate: bool):
+    """The step's context. Isolated: a new temporary folder (in the runner's TMPDIR) holding the
+    step's HOME, TMPDIR and mlpipe cache (work folder, venvs, stat cache), as on a fresh machine;
+    removed afterwards unless MLPIPE_KEEP_WORKDIR=1."""
+    if not isolate:
+        yield ctx
+        return
+    root = tempfile.mkdtemp(prefix=f"mlpipe-step-{safe_name(name)[:40]}-")
+    dirs = {sub: os.path.join(root, sub) for sub in ("home", "tmp", "cache")}
+    for path in dirs.values():
+        os.makedirs(path)
+    env = {"HOME": dirs["home"], "MLPIPE_CACHE_DIR": dirs["cache"]}
+    env.update(dict.fromkeys(("TMPDIR", "TEMP", "TMP"), dirs["tmp"]))
+    try:
+        yield replace(ctx, cache_dir=dirs["cache"], env={**ctx.env, **env})
+    finally:
+        if os.environ.get("MLPIPE_KEEP_WORKDIR") != "1":
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _write_run_record(console, state: State, ctx: RunContext, result: PipelineRunResult) -> None:
     try:
         store.write_json_atomic(
-            state.run_record(run_id),
+            state.run_record(ctx.run_id),
             {
-                "run_id": run_id,
-                "pipeline": ir.name,
-                "experiment": experiment,
-                "params": overrides,
-                "regenerate_outputs": regenerate,
+                "run_id": ctx.run_id,
+                "pipeline": result.pipeline,
+                "experiment": ctx.experiment,
+                "params": ctx.params,
+                "regenerate_outputs": ctx.regenerate_outputs,
                 "status": result.status,
                 "canceled_by": (result.canceled_by or {}).get("step"),
                 "duration": result.duration,
@@ -323,8 +412,6 @@ def run_pipeline(
         )
     except Exception as exc:  # pragma: no cover - the run itself is done
         console.print(f"mlpipe: could not write the run record: {exc}", markup=False)
-    _summary(console, result)
-    return result
 
 
 def _install_sigterm():

@@ -78,6 +78,9 @@ class RunContext:
     use_current_python: bool = False
     # Which runner runs the step (local, airflow, prefect, kfp); None: $MLPIPE_RUNNER.
     runner: str | None = None
+    # Variables over the worker's environment for the step's process (the local runner's own
+    # HOME / TMPDIR per step when it runs steps as on separate machines).
+    env: dict = field(default_factory=dict)
 
     def resolved_cache_dir(self) -> str:
         return os.path.abspath(os.path.expanduser(self.cache_dir or default_cache_dir()))
@@ -536,6 +539,7 @@ class _Step:
 
     def build_env(self, python: str, context_file: str) -> dict:
         env = dict(os.environ)
+        env.update(self.ctx.env)
         if self.env:
             env.update({k: str(v) for k, v in (self.env.get("env_vars") or {}).items()})
         env.update({k: str(v) for k, v in (self.step.get("env_vars") or {}).items()})

@@ -1,8 +1,10 @@
-"""The S3 -> Azure pipeline on Airflow, Prefect and KFP, every step as on its own machine.
+"""The S3 -> Azure pipeline on all four runners, every step as on its own machine.
 
 tests/objectstores/fresh_machine/sitecustomize.py gives each step process (Airflow / Prefect
-`run-step`, KFP executor) a new HOME, TMPDIR and mlpipe cache: the only thing steps share is the
-object stores. The steps report where they ran in their outputs, and the test checks those.
+`run-step`, KFP executor) a new HOME, TMPDIR and mlpipe cache; the local runner does the same by
+itself with `MLPIPE_ISOLATE_STEPS=1` (`mlpipe run --isolate-steps`), each step's folder made in the
+runner's TMPDIR. The only thing steps share is the object stores. The steps report where they ran
+in their outputs, and the test checks those.
 """
 
 from __future__ import annotations
@@ -24,16 +26,24 @@ FRESH = Path(__file__).resolve().parent / "fresh_machine"
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "target",
-    [pytest.param(t, marks=pytest.mark.xdist_group(t)) for t in ("airflow", "prefect", "kfp")],
+    [
+        pytest.param(t, marks=pytest.mark.xdist_group(t))
+        for t in ("local", "airflow", "prefect", "kfp")
+    ],
 )
 def test_object_store_pipeline_with_isolated_steps(object_stores, tmp_path, monkeypatch, target):
     p = make_project(tmp_path)
     machines = tmp_path / "machines"
     machines.mkdir()
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(FRESH), os.environ.get("PYTHONPATH")]))
-    )
-    monkeypatch.setenv("MLPIPE_TEST_FRESH_MACHINE", str(machines))
+    if target == "local":
+        monkeypatch.setenv("MLPIPE_ISOLATE_STEPS", "1")
+        monkeypatch.setenv("MLPIPE_KEEP_WORKDIR", "1")  # the step folders stay to be counted
+        monkeypatch.setenv("TMPDIR", str(machines))
+    else:
+        monkeypatch.setenv(
+            "PYTHONPATH", os.pathsep.join(filter(None, [str(FRESH), os.environ.get("PYTHONPATH")]))
+        )
+        monkeypatch.setenv("MLPIPE_TEST_FRESH_MACHINE", str(machines))
     out = tmp_path / "out"
     drv = driver(target)
     try:
