@@ -88,6 +88,15 @@ _CREDENTIAL_VARS = {
 _DATASTORE_NAMES: dict[str, str] = {}
 
 
+# Schemes one fsspec implementation serves alike: adlfs hands back abfs:// paths for az:// URLs.
+_SAME_SCHEME = {"abfs": "az", "abfss": "az", "s3a": "s3", "gcs": "gs"}
+
+
+def _canonical(url: str) -> str:
+    proto, sep, rest = url.partition("://")
+    return f"{_SAME_SCHEME.get(proto.lower(), proto.lower())}://{rest}" if sep else url
+
+
 def name_datastore(name: str, url: str) -> None:
     _DATASTORE_NAMES[url.rstrip("/")] = name
 
@@ -99,8 +108,10 @@ def _protocol(url: str) -> str:
 def describe(url: str) -> str:
     """`datastore 'name' (url)` for the datastore holding `url`, else the URL's bucket."""
     best = ""
+    key = _canonical(url)
     for base in _DATASTORE_NAMES:
-        if (url == base or url.startswith(base + "/")) and len(base) > len(best):
+        canon = _canonical(base)
+        if (key == canon or key.startswith(canon + "/")) and len(base) > len(best):
             best = base
     if best:
         return f"datastore {_DATASTORE_NAMES[best]!r} ({best})"
@@ -196,8 +207,19 @@ def _classify(exc: BaseException) -> str | None:
 
 
 def _short(exc: BaseException) -> str:
+    """One line: the exception, plus the HTTP status behind it when a wrapper hid it (s3fs turns
+    a 503 into `OSError: [Errno 16] Please retry`)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+    out = f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+    e: BaseException | None = exc
+    for _ in range(8):
+        if e is None:
+            break
+        status = _status(e)
+        if status is not None:
+            return out if str(status) in out else f"{out} (HTTP {status})"
+        e = e.__cause__ or e.__context__
+    return out
 
 
 def report(message: str) -> None:

@@ -4,6 +4,7 @@ as the default datastore holding outputs and state."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -75,29 +76,50 @@ def make_project(tmp_path: Path, dest: str = "p") -> Project:
     return project
 
 
-def make_many_project(tmp_path: Path) -> Project:
+def make_many_project(tmp_path: Path, kind: str = "az") -> Project:
+    """The write-many-files pipeline, its default datastore (outputs and state) on `kind`."""
     target = tmp_path / "many"
     shutil.copytree(HERE / "many", target, ignore=shutil.ignore_patterns("__pycache__"))
     tag = uuid.uuid4().hex[:10]
-    az = make_container(f"mlpipe-{tag}")
+    root = make_container(f"mlpipe-{tag}") if kind == "az" else make_bucket(f"mlpipe-{tag}")
     (target / "mlpipe.yaml").write_text(
-        f"workspace: many\ndatastores:\n  workspaceblobstore: {az}\n", encoding="utf-8"
+        f"workspace: many\ndatastores:\n  workspaceblobstore: {root}\n", encoding="utf-8"
     )
-    return Project(target / "pipeline.py", az, "")
+    return Project(target / "pipeline.py", root, "")
+
+
+# What a store answers when it fails a request, by status: S3 / Azure error documents.
+ERRORS = {
+    503: b"<Error><Code>ServiceUnavailable</Code><Message>Please retry</Message></Error>",
+    429: b"<Error><Code>TooManyRequests</Code><Message>Throttled, retry</Message></Error>",
+    403: b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+}
 
 
 class FaultyProxy:
-    """An HTTP proxy in front of a server that answers 503 to the first `failures` requests
-    (or to all while `failures` is negative)."""
+    """A real HTTP proxy in front of a server (moto, Azurite) that fails requests: of the requests
+    whose method is in `methods` (all when None) and whose path contains `match`, the first
+    `after` pass, then `failures` (all while negative) are answered with `status`."""
 
-    def __init__(self, upstream: str, failures: int):
+    def __init__(
+        self,
+        upstream: str,
+        failures: int,
+        *,
+        status: int = 503,
+        match: str = "",
+        after: int = 0,
+        methods: tuple[str, ...] | None = None,
+    ):
         import http.client
         import http.server
         import threading
         import urllib.parse
 
-        self.failures = failures
+        self.failures, self.after, self.status = failures, after, status
         self.failed = 0
+        self.passed = 0
+        self.lock = threading.Lock()
         target = urllib.parse.urlsplit(upstream)
         proxy = self
 
@@ -109,10 +131,11 @@ class FaultyProxy:
 
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if proxy.failures < 0 or proxy.failed < proxy.failures:
-                    proxy.failed += 1
-                    payload = b"<Error><Code>ServiceUnavailable</Code><Message>Please retry</Message></Error>"
-                    self.send_response(503)
+                hit = match in self.path and (methods is None or self.command in methods)
+                if hit and proxy._fail_this():
+                    payload = ERRORS.get(proxy.status, b"<Error><Code>Failed</Code></Error>")
+                    self.send_response(proxy.status)
+                    self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     if self.command != "HEAD":
@@ -125,10 +148,12 @@ class FaultyProxy:
                 resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                drop = ("transfer-encoding", "connection", "content-length")
+                for k, v in resp.getheaders():  # HEAD: the object's length, kept as sent
+                    if k.lower() not in drop or (self.command == "HEAD" and k.lower() == drop[2]):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                if self.command != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
@@ -136,10 +161,44 @@ class FaultyProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a client dropping a connection after an injected failure is expected
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _fail_this(self) -> bool:
+        with self.lock:
+            if self.passed < self.after:
+                self.passed += 1
+                return False
+            if self.failures < 0 or self.failed < self.failures:
+                self.failed += 1
+                return True
+            return False
+
+    @classmethod
+    def before(cls, kind: str, failures: int, **kw) -> FaultyProxy:
+        """A proxy in front of the test server of `kind` (az: Azurite, s3: moto)."""
+        if kind == "s3":
+            return cls(os.environ["AWS_ENDPOINT_URL_S3"], failures, **kw)
+        conn = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+        endpoint = conn.split("BlobEndpoint=")[1].split(";")[0]
+        return cls(endpoint.rstrip("/").rsplit("/", 1)[0], failures, **kw)
+
+    def env(self, kind: str) -> dict:
+        """The SDK-standard variables that send `kind`'s traffic through this proxy."""
+        if kind == "s3":
+            return {"AWS_ENDPOINT_URL_S3": self.url}
+        conn = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+        endpoint = conn.split("BlobEndpoint=")[1].split(";")[0]
+        account = endpoint.rstrip("/").rsplit("/", 1)[1]
+        return {"AZURE_STORAGE_CONNECTION_STRING": conn.replace(endpoint, f"{self.url}/{account}")}
 
     def close(self):
         self.server.shutdown()

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from mlpipe.runtime import store
-from tests.objectstores.helpers import make_many_project, make_project
+from tests.objectstores.helpers import make_project
 from tests.servers import S3_KEY_ID, S3_SECRET
 from tests.targets import MLPIPE, LocalDriver, child_env
 
@@ -105,53 +102,3 @@ def test_two_runs_at_once_both_succeed_and_keep_everything(object_stores, tmp_pa
 
 def runs_prep(runs: dict) -> list[dict]:
     return [recs["prep"] for recs in runs.values()]
-
-
-def test_step_killed_mid_publish_leaves_nothing_complete(object_stores, tmp_path):
-    p = make_many_project(tmp_path)
-    env = child_env(MANY_FILES="800")
-    dest = f"{p.az}/many/files"
-    first = subprocess.run([MLPIPE, "run", str(p.pipeline)], env=env, capture_output=True)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert store.output_complete(dest)
-
-    # Rerun the writer and kill the whole run while it uploads (its old manifest is withdrawn).
-    proc = subprocess.Popen(
-        [MLPIPE, "run", str(p.pipeline), "--regenerate-outputs"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    seen_partial = False
-    try:
-        for line in proc.stdout:
-            if "wrote 800 files" in line:
-                break
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if not _manifest_exists(p, dest):
-                seen_partial = True
-                break
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert seen_partial, "never saw the publish in progress"
-    assert not store.output_complete(dest)
-    with pytest.raises(FileNotFoundError, match="not a complete output"):
-        store.output_files(dest)
-
-    third = subprocess.run([MLPIPE, "run", str(p.pipeline)], env=env, capture_output=True)
-    assert third.returncode == 0, third.stdout + third.stderr
-    by_start = sorted(p.step_records().values(), key=lambda recs: recs["write"]["started"])
-    assert [recs["write"]["status"] for recs in by_start] == ["completed", "running", "completed"]
-    assert "read" not in by_start[1]  # nothing read the partial output
-    count = by_start[2]["read"]["outputs"]["count"]["url"]
-    assert p.read(count + "/count.txt") == b"800"
-    assert store.output_complete(dest)
-
-
-def _manifest_exists(p, dest: str) -> bool:
-    return p.fs(dest).exists(dest.split("://", 1)[1] + "/" + store.MANIFEST)
