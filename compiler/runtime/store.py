@@ -259,6 +259,17 @@ def _call(url: str, what: str, fn: Callable, *args, **kwargs):
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _write(url: str, what: str, fn: Callable, *args, **kwargs):
+    """`_call` for a write: a FileNotFoundError there means the bucket / container is missing."""
+    try:
+        return _call(url, what, fn, *args, **kwargs)
+    except FileNotFoundError as exc:
+        raise StoreError(
+            f"{describe(url)}: {what} failed: {_short(exc)}; the bucket / container must exist: "
+            f"create it, or correct the datastore's URL in mlpipe.yaml"
+        ) from None
+
+
 def _unstrip(fs, path: str) -> str:
     """The URL for a path an fsspec filesystem returned."""
     return fs.unstrip_protocol(path)
@@ -319,7 +330,7 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
         return
     fs, path = _fs(url)
     if _is_object_store(fs):
-        _call(url, f"writing {path}", fs.pipe_file, path, data)  # one PUT: atomic
+        _write(url, f"writing {path}", fs.pipe_file, path, data)  # one PUT: atomic
         return
     parent = path.rsplit("/", 1)[0] if "/" in path else ""
     if parent:
@@ -328,7 +339,7 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
         except Exception:
             pass
     tmp = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
-    _call(url, f"writing {path}", fs.pipe_file, tmp, data)
+    _write(url, f"writing {path}", fs.pipe_file, tmp, data)
     _call(url, f"renaming {tmp}", fs.mv, tmp, path)
 
 
@@ -369,7 +380,7 @@ def write_once(url: str, data: bytes) -> bool:
     fs, path = _fs(url)
     if _protocol(url) in _PACKAGES and _PACKAGES[_protocol(url)] in ("s3fs", "adlfs"):
         try:
-            _call(url, f"creating {path}", fs.pipe_file, path, data, mode="create")
+            _write(url, f"creating {path}", fs.pipe_file, path, data, mode="create")
         except FileExistsError:
             return False
         except StoreError as exc:
@@ -383,7 +394,7 @@ def write_once(url: str, data: bytes) -> bool:
         return True
     if _call(url, "checking whether it exists", fs.exists, path):
         return False
-    _call(url, f"writing {path}", fs.pipe_file, path, data)
+    _write(url, f"writing {path}", fs.pipe_file, path, data)
     return True
 
 
@@ -610,7 +621,7 @@ def put_files(pairs: list[tuple[str, str]]) -> None:
         for i in range(0, len(rpaths), TRANSFER_CHUNK):
             chunk = slice(i, i + TRANSFER_CHUNK)
             n = len(rpaths[chunk])
-            _call(url, f"uploading {n} file(s)", put, lpaths[chunk], rpaths[chunk])
+            _write(url, f"uploading {n} file(s)", put, lpaths[chunk], rpaths[chunk])
 
 
 def sha256_file(path: str) -> str:
@@ -706,7 +717,7 @@ def _publish_remote(files: list[tuple[str, str]], dest: str) -> None:
         "published": time.time(),
     }
     data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
-    _call(dest, "writing the output manifest", fs.pipe_file, manifest, data)
+    _write(dest, "writing the output manifest", fs.pipe_file, manifest, data)
     stale = sorted(before - {f"{path}/{rel}" for _, rel in files} - {manifest})
     if stale:
         try:

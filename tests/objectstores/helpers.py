@@ -98,7 +98,8 @@ ERRORS = {
 
 class FaultyProxy:
     """A real HTTP proxy in front of a server (moto, Azurite) that fails requests: of the requests
-    whose method is in `methods` (all when None) and whose path contains `match`, the first
+    whose method is in `methods` (all when None) and whose path contains `match` (one of them,
+    when a tuple), the first
     `after` pass, then `failures` (all while negative) are answered with `status`."""
 
     def __init__(
@@ -107,7 +108,7 @@ class FaultyProxy:
         failures: int,
         *,
         status: int = 503,
-        match: str = "",
+        match: str | tuple[str, ...] = "",
         after: int = 0,
         methods: tuple[str, ...] | None = None,
     ):
@@ -119,6 +120,7 @@ class FaultyProxy:
         self.failures, self.after, self.status = failures, after, status
         self.failed = 0
         self.passed = 0
+        matches = (match,) if isinstance(match, str) else match
         self.lock = threading.Lock()
         target = urllib.parse.urlsplit(upstream)
         proxy = self
@@ -131,7 +133,9 @@ class FaultyProxy:
 
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                hit = match in self.path and (methods is None or self.command in methods)
+                hit = any(m in self.path for m in matches) and (
+                    methods is None or self.command in methods
+                )
                 if hit and proxy._fail_this():
                     payload = ERRORS.get(proxy.status, b"<Error><Code>Failed</Code></Error>")
                     self.send_response(proxy.status)

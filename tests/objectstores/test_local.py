@@ -7,10 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from mlpipe.runtime import store
-from tests.objectstores.helpers import make_project
+from tests.objectstores.helpers import FaultyProxy, make_project
 from tests.servers import S3_KEY_ID, S3_SECRET
 from tests.targets import MLPIPE, LocalDriver, child_env
 
@@ -35,9 +36,22 @@ def test_pipeline_runs_on_object_stores_and_reuses(object_stores, tmp_path):
     # Nothing fell back to local disk: no datastore folder beside the pipeline.
     assert not (p.pipeline.parent / ".mlpipe").exists()
 
-    # Identical bytes uploaded again (new Last-Modified / Azure ETag): still fully reused.
+    # Identical bytes uploaded again (new Last-Modified / Azure ETag): still fully reused, and
+    # without downloading the inputs (a proxy in front of S3 refuses every read of their bytes).
     p.put_inputs()
-    second = LocalDriver().run(p.pipeline, tmp_path / "out")
+    proxy = FaultyProxy.before("s3", -1, status=403, match=("/raw/", "/table/"), methods=("GET",))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+            second = LocalDriver().run(p.pipeline, tmp_path / "out")
+        assert proxy.failed == 0
+        # ... which it would have caught:
+        through_proxy = fsspec.filesystem("s3", skip_instance_cache=True, endpoint_url=proxy.url)
+        with pytest.raises(PermissionError):
+            through_proxy.cat_file(f"{p.s3[5:]}/raw/a.txt")
+        assert proxy.failed == 1
+    finally:
+        proxy.close()
     assert second.ok, second.log
     statuses = {
         run: {s: r["status"] for s, r in recs.items()} for run, recs in p.step_records().items()
