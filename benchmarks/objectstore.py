@@ -117,6 +117,7 @@ def main() -> int:
     ap.add_argument("--small-kb", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each operation (best, median)")
     ap.add_argument("--stores", default="az,s3", help="az, s3 or both")
+    ap.add_argument("--sets", default="big,small", help="big, small or both")
     args = ap.parse_args()
     from tests.servers import make_bucket, make_container, start_azurite, start_moto
 
@@ -132,15 +133,17 @@ def main() -> int:
 
         from mlpipe.runtime import store
 
-        big = _files(work / "big", 1, args.big_mb << 20)
-        small = _files(work / "small", args.small, args.small_kb << 10)
+        big = _files(work / "big", 1, args.big_mb << 20) if "big" in args.sets else []
+        small = (
+            _files(work / "small", args.small, args.small_kb << 10) if "small" in args.sets else []
+        )
         rows, state = [], {}
         tag = uuid.uuid4().hex[:8]
         makers = {"az": make_container, "s3": make_bucket}
         for proto in args.stores.split(","):
             root = makers[proto](f"bench-{tag}")
             fs = fsspec.filesystem(proto)
-            for files in (big, small):
+            for files in [{"big": big, "small": small}[k] for k in args.sets.split(",")]:
                 rows.append(bench_transfer(store, fs, root, files, work, args.repeat))
                 print(rows[-1], file=sys.stderr, flush=True)
             state[proto] = bench_state(store, root, args.repeat)
