@@ -64,6 +64,9 @@ def _coerce_scalar(name: str, ptype: str, value):
     raise ParameterError(f"parameter {name!r} has an unknown type {ptype!r}")
 
 
+DATASET_FORMATS = ("delimited", "parquet", "json_lines")  # ir.Dataset.format
+
+
 def _coerce_data(name: str, ptype: str, value, datastores: set[str]):
     """A DataPath / dataset parameter: a DataPath or Dataset dict, its JSON, a URL or `store/path`."""
     if isinstance(value, str):
@@ -96,6 +99,10 @@ def _coerce_data(name: str, ptype: str, value, datastores: set[str]):
             "paths": [_coerce_data(name, "datapath", p, datastores) for p in value["paths"]],
             "separator": value.get("separator", ","),
             "header": bool(value.get("header", True)),
+            "format": _dataset_format(name, value.get("format", "delimited")),
+            # which registered version it was: lineage in the step record and Run.input_datasets
+            "registered_name": value.get("registered_name"),
+            "registered_version": value.get("registered_version"),
         }
     kind = value.get("kind") or ("url" if "url" in value else "datapath")
     if kind == "url":
@@ -108,6 +115,14 @@ def _coerce_data(name: str, ptype: str, value, datastores: set[str]):
             raise ParameterError(f"parameter {name!r}: unknown datastore {ds!r}")
         return {"kind": "datapath", "datastore": ds, "path": str(value.get("path", ""))}
     raise ParameterError(f"parameter {name!r}: cannot read {value!r} as a data path")
+
+
+def _dataset_format(name: str, fmt) -> str:
+    if fmt not in DATASET_FORMATS:
+        raise ParameterError(
+            f"parameter {name!r}: dataset format {fmt!r} is not one of {', '.join(DATASET_FORMATS)}"
+        )
+    return fmt
 
 
 def coerce(name: str, ptype: str, value, datastores=()):

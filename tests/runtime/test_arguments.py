@@ -175,3 +175,31 @@ def test_datapath_parameter_values():
     }
     with pytest.raises(ParameterError):
         resolve_parameters(ir, {"d": "unknown/x"})
+
+
+def test_dataset_parameter_keeps_how_its_files_are_read():
+    """A tabular dataset parameter (default or override) keeps its format and which registered
+    version it is: without them a parquet dataset was read as CSV by the step."""
+    from mlpipe.runtime.params import ParameterError, resolve_parameters
+
+    parquet = {
+        "type": "tabular",
+        "paths": [{"kind": "datapath", "datastore": "store", "path": "t.parquet"}],
+        "format": "parquet",
+        "registered_name": "flats",
+        "registered_version": 3,
+    }
+    ir = {
+        "parameters": [{"name": "d", "type": "dataset", "default": parquet}],
+        "datastores": [{"name": "store", "url": "/tmp/x"}],
+    }
+    got = resolve_parameters(ir, {})["d"]
+    assert (got["format"], got["registered_name"], got["registered_version"]) == (
+        "parquet",
+        "flats",
+        3,
+    )
+    override = dict(parquet, format="json_lines", registered_name=None, registered_version=None)
+    assert resolve_parameters(ir, {"d": override})["d"]["format"] == "json_lines"
+    with pytest.raises(ParameterError, match="dataset format 'orc'"):
+        resolve_parameters(ir, {"d": dict(parquet, format="orc")})
