@@ -20,6 +20,7 @@ import pytest
 
 from mlpipe.backends.prefect import docstring, py_literal, py_str
 from tests.targets import MLPIPE, ROOT, child_env, driver, python_of
+from tests.targets.kube import validate_strict
 
 RUFF = str(Path(sys.executable).parent / "ruff")
 
@@ -467,6 +468,8 @@ def test_kubernetes_profile_deploys_and_requests_the_compute_targets_resources(t
         textwrap.dedent("""
         import asyncio, json
         from prefect.client.orchestration import get_client
+        from uuid import uuid4
+        from prefect.client.schemas.objects import FlowRun
         from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
         async def main():
@@ -478,8 +481,9 @@ def test_kubernetes_profile_deploys_and_requests_the_compute_targets_resources(t
                     dep = await client.read_deployment_by_name(name)
                     cfg = await KubernetesWorkerJobConfiguration.from_template_and_values(
                         pool.base_job_template, dep.job_variables, client=client)
+                    cfg.prepare_for_flow_run(flow_run=FlowRun(flow_id=uuid4(), name="run-1"))
                     result[name] = {"namespace": cfg.namespace, "pod": cfg.job_manifest["spec"]["template"]["spec"],
-                                    "schedules": len(dep.schedules)}
+                                    "job": cfg.job_manifest, "schedules": len(dep.schedules)}
             print(json.dumps(result))
 
         asyncio.run(main())
@@ -487,6 +491,8 @@ def test_kubernetes_profile_deploys_and_requests_the_compute_targets_resources(t
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     jobs = json.loads(proc.stdout.strip().splitlines()[-1])
+    # the jobs prefect-kubernetes would create: valid for the Kubernetes schema
+    validate_strict({k: v["job"] for k, v in jobs.items()}, tmp_path / "manifests")
     gpu = jobs["gpu-training-step/gpu-cluster"]
     container = gpu["pod"]["containers"][0]
     # below the NC6s_v3's nominal 6 vCPUs / 112 GiB (passes/placement.py)
