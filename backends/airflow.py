@@ -34,15 +34,17 @@ import jinja2
 
 from ..errors import MlpipeError, Problem
 from ..ir import (
-    DataPath,
-    DataPathSource,
-    DatasetSource,
     PipelineIR,
     Schedule,
     Step,
 )
-from ..passes.parameters import plain
-from ..passes.placement import compute_of, merged_placement, pod_resources
+from ..passes.placement import (
+    compute_of,
+    kubernetes_problems,
+    merged_placement,
+    pod_placement,
+    pod_resources,
+)
 from ..passes.schedules import Fires, resolve_recurrence
 from .base import (
     APPROXIMATED,
@@ -72,16 +74,6 @@ DAG_ID_MAX = 200
 # when a DAG file needs a third of that on every scan.
 PARSE_SECONDS_PER_TASK = 0.002
 IMPORT_TIMEOUT_SECONDS = 30
-
-# Kubernetes toleration keys as written in mlpipe.yaml -> V1Toleration arguments.
-TOLERATION_KEYS = {
-    "key": "key",
-    "operator": "operator",
-    "value": "value",
-    "effect": "effect",
-    "tolerationSeconds": "toleration_seconds",
-    "toleration_seconds": "toleration_seconds",
-}
 
 
 # ------------------------------------------------------------------------- Python literals
@@ -207,12 +199,6 @@ def schedule_code(pipeline: PipelineIR, fires: Fires | None = None) -> ScheduleC
 # ------------------------------------------------------------------------------- kubernetes
 
 
-def resources_of(pipeline: PipelineIR, step: Step) -> dict | None:
-    """{"requests": ..., "limits": ...} for the step's compute (passes/placement.py), or None."""
-    res = pod_resources(compute_of(pipeline, step))
-    return res if res["requests"] or res["limits"] else None
-
-
 def image_of(pipeline: PipelineIR, step: Step) -> str:
     """The step's image: the user's own docker image > mlpipe.yaml `kubernetes.default_image`
     (per compute, then workspace-wide) > the image mlpipe maps a curated environment to > python."""
@@ -238,95 +224,25 @@ def image_of(pipeline: PipelineIR, step: Step) -> str:
     return FALLBACK_IMAGE
 
 
-def placement_of(pipeline: PipelineIR, step: Step) -> dict:
-    """Namespace, service account, node selector, tolerations, pull secrets: the compute's over
-    the workspace-wide `kubernetes:` defaults of mlpipe.yaml (passes/placement.py's rule)."""
-    merged = merged_placement(pipeline, compute_of(pipeline, step))
-    return {
-        "namespace": merged.namespace,
-        "service_account": merged.service_account,
-        "node_selector": dict(merged.node_selector),
-        "tolerations": [dict(t) for t in merged.tolerations],
-        "image_pull_secrets": list(merged.image_pull_secrets),
-    }
-
-
-def toleration_code(tol: dict, indent: int) -> str:
-    pad = " " * indent
-    args = "".join(
-        f"{pad}    {TOLERATION_KEYS[k]}={_toleration_value(k, v)},\n" for k, v in tol.items()
-    )
-    return "k8s.V1Toleration(\n" + args + pad + ")"
-
-
-def _toleration_value(key: str, value) -> str:
-    if TOLERATION_KEYS[key] == "toleration_seconds":
-        return str(int(value))
-    return py_str(str(value))
-
-
-def used_datastores(pipeline: PipelineIR) -> list[str]:
-    """The default datastore and every datastore a step reads or writes, in a stable order."""
-    names = {pipeline.default_datastore}
-    for p in pipeline.parameters:
-        names |= _datastores_in(plain(p.default))
-    for s in pipeline.steps:
-        for o in s.outputs:
-            names.add(o.datastore)
-        for i in s.inputs:
-            src = i.source
-            if isinstance(src, DatasetSource):
-                names |= {x.datastore for x in src.dataset.paths if isinstance(x, DataPath)}
-            elif isinstance(src, DataPathSource):
-                names.add(src.path.datastore)
-            # ParameterSource: the parameter's default is covered above
-    for sched in pipeline.schedules:
-        if sched.datastore_trigger is not None:
-            names.add(sched.datastore_trigger.datastore)
-    return sorted(names)
-
-
-def _datastores_in(value) -> set[str]:
-    if isinstance(value, dict):
-        found = {value["datastore"]} if value.get("kind") == "datapath" else set()
-        for v in value.values():
-            found |= _datastores_in(v)
-        return found
-    if isinstance(value, list):
-        found = set()
-        for v in value:
-            found |= _datastores_in(v)
-        return found
-    return set()
-
-
-def local_volumes(pipeline: PipelineIR) -> list[dict]:
-    """Local-path datastores become hostPath volumes mounted at the same path in the pod."""
-    out = []
-    for name in used_datastores(pipeline):
-        try:
-            url = pipeline.datastore(name).url
-        except KeyError:
-            continue
-        if "://" in url and not url.startswith("file://"):
-            continue
-        path = url[len("file://") :] if url.startswith("file://") else url
-        out.append(
-            {
-                "name": "mlpipe-ds-"
-                + identifier(name, 40, r"a-z0-9\-", lower=True).replace("_", "-"),
-                "path": path,
-                "datastore": name,
-            }
-        )
-    # distinct volume names
-    seen: dict[str, int] = {}
-    for v in out:
-        if v["name"] in seen:
-            seen[v["name"]] += 1
-            v["name"] = f"{v['name']}-{seen[v['name']]}"
-        else:
-            seen[v["name"]] = 0
+def pod_templates(pipeline: PipelineIR) -> dict[str, dict]:
+    """The pod template of each compute ("" = steps without one): the placement of
+    passes/placement.py in Kubernetes' field names, which KubernetesPodOperator merges into the pod
+    it builds (its container `base` gets the resources, security context, mounts and secret
+    variables)."""
+    out = {}
+    for compute in [None, *pipeline.computes]:
+        place = pod_placement(pipeline, compute)
+        spec = dict(place["spec"])
+        container = {"name": "base", **place["container"]}
+        resources = {k: v for k, v in pod_resources(compute).items() if v}
+        if resources:
+            container["resources"] = resources
+        spec["containers"] = [container]
+        template = {"apiVersion": "v1", "kind": "Pod"}
+        if place["metadata"]:
+            template["metadata"] = place["metadata"]
+        template["spec"] = spec
+        out[compute.name if compute else ""] = template
     return out
 
 
@@ -365,7 +281,6 @@ def imports_block(kube: bool, sched: ScheduleCode, watch: bool, timeout: bool) -
         third.append(
             "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator"
         )
-        third.append("from kubernetes.client import models as k8s")
 
     sdk = ["DAG", "Param"] + ([] if kube else ["BaseOperator"])
     if sched.uses_cron:
@@ -486,17 +401,7 @@ class AirflowBackend(Backend):
                 )
             )
         if profile == "kubernetes":
-            for step in pipeline.steps:
-                for tol in placement_of(pipeline, step)["tolerations"]:
-                    bad = sorted(set(tol) - set(TOLERATION_KEYS))
-                    if bad:
-                        problems.append(
-                            Problem(
-                                *where(pipeline, step.origin),
-                                f"compute {step.compute!r}: toleration key(s) {', '.join(bad)} "
-                                "unknown; use key, operator, value, effect, tolerationSeconds",
-                            )
-                        )
+            problems.extend(kubernetes_problems(pipeline))
         return problems
 
     # ------------------------------------------------------------------------------ render
@@ -514,141 +419,16 @@ class AirflowBackend(Backend):
         return [art for variant in variants for art in self._render_dag(variant, ctx)]
 
     def _render_dag(self, pipeline: PipelineIR, ctx: CompileContext) -> list[Artifact]:
-        parse = len(pipeline.steps) * PARSE_SECONDS_PER_TASK
-        if parse > IMPORT_TIMEOUT_SECONDS / 3:
-            ctx.warn(
-                pipeline.origin,
-                f"DAG {dag_id(pipeline)!r} has {len(pipeline.steps)} tasks: Airflow needs about "
-                f"{parse:.0f} s to parse and serialise it on every scan of the dags folder, "
-                f"against a default dagbag_import_timeout of {IMPORT_TIMEOUT_SECONDS} s; split "
-                "the pipeline or raise [core] dagbag_import_timeout",
-            )
+        _warn_parse_time(pipeline, ctx)
         ids = task_ids(pipeline)
         did = dag_id(pipeline)
         schedule = dag_schedule(pipeline)
         fires = self.schedule_fires(ctx, schedule) if schedule is not None else None
         sched = schedule_code(pipeline, fires)
-        resolved = self.parameters(pipeline)
-        index = None if schedule is None else pipeline.schedules.index(schedule)
-        defaults = resolved.run_defaults(index)
         kube = ctx.profile == "kubernetes"
-
-        params = []
-        for p in resolved.declared:
-            default = defaults[p.name]
-            schema = self.param_types[p.type]
-            params.append(
-                {
-                    "key": py_str(p.name),
-                    "default": py_compact(default, 12),
-                    "type": py_compact(schema, 12, 5),
-                    "description": py_str(f"Pipeline parameter ({p.type})."),
-                }
-            )
-
-        pools: dict[str, dict] = {}
-        tasks = []
-        deps = pipeline.dependencies()
-        order = pipeline.topological_order()
-        by_name = {s.name: s for s in pipeline.steps}
-        for name in order:
-            step = by_name[name]
-            tid = ids[name]
-            t = {
-                "var": tid,
-                "task_id": py_str(tid),
-                "step": py_str(name),
-                "display_name": py_str(name) if name != tid else None,
-                "pool": None,
-                "retries": step.retries if step.retries > 0 else None,
-                "timeout": step.max_run_duration_seconds,
-            }
-            if step.compute:
-                pool = pool_name(step.compute)
-                t["pool"] = py_str(pool)
-                try:
-                    slots = max(1, pipeline.compute(step.compute).max_nodes)
-                except KeyError:
-                    slots = 1
-                pools[pool] = {
-                    "description": f"mlpipe compute target {step.compute!r}: at most "
-                    f"{slots} step(s) at once (AmlCompute max_nodes)",
-                    "include_deferred": False,
-                    "slots": slots,
-                }
-            if kube:
-                place = placement_of(pipeline, step)
-                res = resources_of(pipeline, step)
-                env_vars = {}
-                if step.environment:
-                    try:
-                        env_vars.update(pipeline.environment(step.environment).env_vars)
-                    except KeyError:
-                        pass
-                env_vars.update(step.env_vars)
-                env_vars["PYTHONUNBUFFERED"] = "1"
-                env_vars["MLPIPE_RUNNER"] = "airflow"  # step records say which runner ran them
-                t.update(
-                    {
-                        "snapshot": py_str(step.snapshot.hash),
-                        "image": py_str(image_of(pipeline, step)),
-                        "namespace": py_str(place["namespace"]) if place["namespace"] else None,
-                        "service_account": py_str(place["service_account"])
-                        if place["service_account"]
-                        else None,
-                        "node_selector": py_compact(place["node_selector"], 8, 14)
-                        if place["node_selector"]
-                        else None,
-                        "tolerations": [toleration_code(x, 12) for x in place["tolerations"]],
-                        "pull_secrets": [py_str(x) for x in place["image_pull_secrets"]],
-                        "requests": py_compact(res["requests"], 12, 9) if res else None,
-                        "limits": py_compact(res["limits"], 12, 7) if res else None,
-                        "env_vars": py_compact(dict(sorted(env_vars.items())), 8, 9),
-                    }
-                )
-            tasks.append(t)
-
-        edges = []
-        roots = []
-        downstream: dict[str, list[str]] = {name: [] for name in order}
-        for d in order:  # each step's downstream steps, in topological order
-            for up in deps[d]:
-                if up in downstream:
-                    downstream[up].append(d)
-        for name in order:
-            downs = downstream[name]
-            if not deps[name]:
-                roots.append(ids[name])
-            if downs:
-                edges.append(edge_code(ids[name], [ids[d] for d in downs]))
-
-        regenerate_default = bool(
-            pipeline.submissions and pipeline.submissions[-1].regenerate_outputs
-        )
-        experiment = None
-        if pipeline.submissions:
-            experiment = pipeline.submissions[-1].experiment
-        elif schedule is not None and schedule.experiment_name:
-            experiment = schedule.experiment_name
-
+        tasks, pools = _tasks(pipeline, ids, kube)
+        edges, roots = _edges(pipeline, ids)
         description = pipeline.description or ""
-        doc = f"# {pipeline.name}\n\n"
-        if description:
-            doc += description.rstrip() + "\n\n"
-        doc += (
-            f"Compiled by mlpipe from `{pipeline.source_file}`. Each task runs one pipeline step "
-            "through the mlpipe step runtime; a step whose earlier result is reused shows as "
-            "*skipped* (its log says which run it was reused from).\n\n"
-            # Changes with any step's code (the IR holds the snapshot hashes): a new DAG version.
-            f"Pipeline version `{ctx.ir_hash[:16]}`."
-        )
-        mapping = [(py_str(name), ids[name]) for name in [s.name for s in pipeline.steps]]
-        bundle_parts = ctx.bundle_path.split("/")
-        runtime_parts = ctx.runtime_dir.split("/")
-        volumes = local_volumes(pipeline) if kube else []
-        for v in volumes:
-            v["name_lit"] = py_str(v["name"])
-            v["path_lit"] = py_str(v["path"])
         watch = None
         if sched.watch is not None:
             watch = {
@@ -657,7 +437,6 @@ class AirflowBackend(Backend):
                 "task_id": py_str(DATASTORE_TRIGGER_TASK),
                 "roots": roots,
             }
-
         uses_timedelta = any(t["timeout"] for t in tasks)
         source = _template().render(
             imports=imports_block(kube, sched, watch is not None, uses_timedelta),
@@ -669,20 +448,22 @@ class AirflowBackend(Backend):
             dag_id=py_str(did),
             display_name=py_str(pipeline.name) if pipeline.name != did else None,
             description=py_str(_first_line(description) or f"mlpipe pipeline {pipeline.name}"),
-            doc_md=py_str(doc),
-            bundle_parts=[py_str(x) for x in bundle_parts],
-            runtime_parts=[py_str(x) for x in runtime_parts],
+            doc_md=py_str(_doc_md(pipeline, ctx)),
+            bundle_parts=[py_str(x) for x in ctx.bundle_path.split("/")],
+            runtime_parts=[py_str(x) for x in ctx.runtime_dir.split("/")],
             ir_hash=py_str(ctx.ir_hash),
-            experiment=py_str(experiment) if experiment is not None else "None",
-            params=params,
+            experiment=_experiment_literal(pipeline, schedule),
+            params=self._params(pipeline, schedule),
             param_names=[py_str(p.name) for p in pipeline.parameters],
             tasks=tasks,
             edges=edges,
-            mapping=mapping,
+            mapping=[(py_str(s.name), ids[s.name]) for s in pipeline.steps],
             schedule=sched,
             watch=watch,
-            volumes=volumes,
-            regenerate_default=repr(regenerate_default),
+            pod_templates=_pod_template_code(pipeline) if kube else [],
+            regenerate_default=repr(
+                bool(pipeline.submissions and pipeline.submissions[-1].regenerate_outputs)
+            ),
         )
         stem = file_stem(did)
         artifacts = [Artifact(f"{stem}.py", source.encode("utf-8"))]
@@ -691,9 +472,143 @@ class AirflowBackend(Backend):
             artifacts.append(Artifact(f"{stem}.pools.json", body.encode("utf-8")))
         return artifacts
 
+    def _params(self, pipeline: PipelineIR, schedule: Schedule | None) -> list[dict]:
+        """The DAG's Params: passes/parameters.py's defaults for this DAG's schedule, typed."""
+        resolved = self.parameters(pipeline)
+        index = None if schedule is None else pipeline.schedules.index(schedule)
+        defaults = resolved.run_defaults(index)
+        return [
+            {
+                "key": py_str(p.name),
+                "default": py_compact(defaults[p.name], 12),
+                "type": py_compact(self.param_types[p.type], 12, 5),
+                "description": py_str(f"Pipeline parameter ({p.type})."),
+            }
+            for p in resolved.declared
+        ]
+
     # ------------------------------------------------------------------------------ verify
     def verify_code(self) -> str | None:
         return VERIFY_CODE
+
+
+def _warn_parse_time(pipeline: PipelineIR, ctx: CompileContext) -> None:
+    parse = len(pipeline.steps) * PARSE_SECONDS_PER_TASK
+    if parse > IMPORT_TIMEOUT_SECONDS / 3:
+        ctx.warn(
+            pipeline.origin,
+            f"DAG {dag_id(pipeline)!r} has {len(pipeline.steps)} tasks: Airflow needs about "
+            f"{parse:.0f} s to parse and serialise it on every scan of the dags folder, "
+            f"against a default dagbag_import_timeout of {IMPORT_TIMEOUT_SECONDS} s; split "
+            "the pipeline or raise [core] dagbag_import_timeout",
+        )
+
+
+def _tasks(pipeline: PipelineIR, ids: dict[str, str], kube: bool) -> tuple[list, dict]:
+    """The template's task entries in topological order, and the pools of the compute targets."""
+    pools: dict[str, dict] = {}
+    tasks = []
+    by_name = {s.name: s for s in pipeline.steps}
+    for name in pipeline.topological_order():
+        step = by_name[name]
+        tid = ids[name]
+        t = {
+            "var": tid,
+            "task_id": py_str(tid),
+            "step": py_str(name),
+            "display_name": py_str(name) if name != tid else None,
+            "pool": None,
+            "retries": step.retries if step.retries > 0 else None,
+            "timeout": step.max_run_duration_seconds,
+        }
+        if step.compute:
+            pool = pool_name(step.compute)
+            t["pool"] = py_str(pool)
+            try:
+                slots = max(1, pipeline.compute(step.compute).max_nodes)
+            except KeyError:
+                slots = 1
+            pools[pool] = {
+                "description": f"mlpipe compute target {step.compute!r}: at most "
+                f"{slots} step(s) at once (AmlCompute max_nodes)",
+                "include_deferred": False,
+                "slots": slots,
+            }
+        if kube:
+            t.update(_pod_task(pipeline, step))
+        tasks.append(t)
+    return tasks, pools
+
+
+def _pod_task(pipeline: PipelineIR, step: Step) -> dict:
+    """A KubernetesPodOperator task's own arguments (the placement is its compute's template)."""
+    compute = compute_of(pipeline, step)
+    namespace = merged_placement(pipeline, compute).namespace
+    env_vars = {}
+    if step.environment:
+        try:
+            env_vars.update(pipeline.environment(step.environment).env_vars)
+        except KeyError:
+            pass
+    env_vars.update(step.env_vars)
+    env_vars["PYTHONUNBUFFERED"] = "1"
+    env_vars["MLPIPE_RUNNER"] = "airflow"  # step records say which runner ran them
+    return {
+        "snapshot": py_str(step.snapshot.hash),
+        "image": py_str(image_of(pipeline, step)),
+        "namespace": py_str(namespace) if namespace else None,
+        "pod_template": py_str(compute.name if compute else ""),
+        "env_vars": py_compact(dict(sorted(env_vars.items())), 8, 9),
+    }
+
+
+def _pod_template_code(pipeline: PipelineIR) -> list[tuple[str, str]]:
+    """(key literal, template literal) of the computes the steps use."""
+    used = {s.compute or "" for s in pipeline.steps}
+    used = {c if c in {x.name for x in pipeline.computes} else "" for c in used}
+    templates = pod_templates(pipeline)
+    return [(py_str(k), py_literal(templates[k], 4)) for k in sorted(used)]
+
+
+def _edges(pipeline: PipelineIR, ids: dict[str, str]) -> tuple[list[str], list[str]]:
+    """`up >> downs` lines in topological order, and the root tasks."""
+    deps = pipeline.dependencies()
+    order = pipeline.topological_order()
+    downstream: dict[str, list[str]] = {name: [] for name in order}
+    for d in order:  # each step's downstream steps, in topological order
+        for up in deps[d]:
+            if up in downstream:
+                downstream[up].append(d)
+    edges, roots = [], []
+    for name in order:
+        downs = downstream[name]
+        if not deps[name]:
+            roots.append(ids[name])
+        if downs:
+            edges.append(edge_code(ids[name], [ids[d] for d in downs]))
+    return edges, roots
+
+
+def _experiment_literal(pipeline: PipelineIR, schedule: Schedule | None) -> str:
+    experiment = None
+    if pipeline.submissions:
+        experiment = pipeline.submissions[-1].experiment
+    elif schedule is not None and schedule.experiment_name:
+        experiment = schedule.experiment_name
+    return py_str(experiment) if experiment is not None else "None"
+
+
+def _doc_md(pipeline: PipelineIR, ctx: CompileContext) -> str:
+    doc = f"# {pipeline.name}\n\n"
+    if pipeline.description:
+        doc += pipeline.description.rstrip() + "\n\n"
+    return doc + (
+        f"Compiled by mlpipe from `{pipeline.source_file}`. Each task runs one pipeline step "
+        "through the mlpipe step runtime; a step whose earlier result is reused shows as "
+        "*skipped* (its log says which run it was reused from).\n\n"
+        # Changes with any step's code (the IR holds the snapshot hashes): a new DAG version.
+        f"Pipeline version `{ctx.ir_hash[:16]}`."
+    )
 
 
 def _first_line(text: str) -> str:

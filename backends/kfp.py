@@ -33,7 +33,11 @@ from ..ir import (
     Step,
 )
 from ..passes.parameters import resolve as resolve_parameters
-from ..passes.placement import merged_placement, pod_resources
+from ..passes.placement import (
+    kubernetes_problems,
+    pod_placement,
+    pod_resources,
+)
 from ..passes.schedules import Fires, resolve_recurrence
 from . import kfp_spec as spec
 from .base import (
@@ -263,8 +267,10 @@ class _StepPlan:
 
 class KfpBackend(Backend):
     name = "kfp"
-    profiles = ("kubernetes",)
-    default_profile = "kubernetes"
+    # local: no platform spec (kfp.local, or a cluster that reaches the datastores itself);
+    # kubernetes: the kfp-kubernetes platform spec with mlpipe.yaml's placement (docs/kfp.md)
+    profiles = ("local", "kubernetes")
+    default_profile = "local"
     # The YAML is self-contained: each executor carries its step's IR (and small snapshots).
     uses_bundle = False
     # One robfig/cron expression per recurring run; no storage events
@@ -316,6 +322,9 @@ class KfpBackend(Backend):
                         f"environment {env.name!r}: pip requirement {req!r} cannot be installed "
                         "on KFP (no control characters or '{{' allowed)",
                     )
+        if profile == "kubernetes":
+            problems.extend(kubernetes_problems(pipeline))
+            problems.extend(_per_run_placement(pipeline))
         placements = [(None, pipeline.kubernetes)] + [(c, c.kubernetes) for c in pipeline.computes]
         for compute, placement in placements:
             at = compute.origin if compute else pipeline.origin
@@ -344,7 +353,7 @@ class KfpBackend(Backend):
             # `nightly.deploy.yaml` would read as pipeline nightly's deploy document.
             stem = stem.removesuffix(".deploy") + "_deploy"
         plans = self._plan(pipeline, ctx)
-        pipeline_spec, deployment, platform_spec = self._build(pipeline, plans)
+        pipeline_spec, deployment, platform_spec = self._build(pipeline, plans, ctx.profile)
         # PipelineSpec.deployment_spec is a Struct: kfp converts the typed deployment config into
         # it. Serialising the typed message directly gives the same document without the detour.
         documents = [_to_dict(pipeline_spec)]
@@ -388,6 +397,8 @@ class KfpBackend(Backend):
                     "push the image and use Environment.from_docker_image(...), or set "
                     "kubernetes: {default_image: ...} in mlpipe.yaml",
                 )
+        if ctx.profile == "kubernetes":
+            _warn_unset_placement(pipeline, ctx)
         plans = []
         steps = {s.name: s for s in pipeline.steps}
         for name in pipeline.topological_order():
@@ -408,13 +419,15 @@ class KfpBackend(Backend):
                     compute=compute,
                     upstream=sorted(tasks[u] for u in deps[name] if u in tasks),
                     snapshot=embedded.get(step.snapshot.hash, ""),
-                    platform=_platform_config(pipeline, compute),
+                    platform=_platform_config(pipeline, compute)
+                    if ctx.profile == "kubernetes"
+                    else {},
                 )
             )
         return plans
 
     # ---------------------------------------------------------------------------- building
-    def _build(self, pipeline: PipelineIR, plans: list[_StepPlan]):
+    def _build(self, pipeline: PipelineIR, plans: list[_StepPlan], profile: str):
         pb = spec.pb2()
         ps = pb.PipelineSpec()
         ps.pipeline_info.name = pipeline_name(pipeline)
@@ -437,6 +450,10 @@ class KfpBackend(Backend):
                 platform[f"exec-{plan.task}"] = plan.platform
 
         self._add_summary(pipeline, ps, deployment, plans, experiment)
+        if profile == "kubernetes":  # the summary writes the run record to the datastores too
+            summary = _platform_config(pipeline, None)
+            if summary:
+                platform[f"exec-{SUMMARY_TASK}"] = summary
         platform_spec = None
         if platform:
             platform_spec = pb.PlatformSpec()
@@ -507,7 +524,9 @@ class KfpBackend(Backend):
     def pipeline_spec(self, pipeline: PipelineIR, ctx: CompileContext):
         """The complete protobuf PipelineSpec and PlatformSpec (None without Kubernetes settings),
         as the YAML holds them: `deployment_spec` filled the way kfp fills it."""
-        pipeline_spec, deployment, platform_spec = self._build(pipeline, self._plan(pipeline, ctx))
+        pipeline_spec, deployment, platform_spec = self._build(
+            pipeline, self._plan(pipeline, ctx), ctx.profile
+        )
         pipeline_spec.deployment_spec.update(_to_dict(deployment))
         return pipeline_spec, platform_spec
 
@@ -728,30 +747,105 @@ def _embedded_snapshots(pipeline: PipelineIR, ctx: CompileContext) -> dict[str, 
 
 
 def _platform_config(pipeline: PipelineIR, compute: Compute | None) -> dict:
-    """The kfp-kubernetes executor config (KubernetesExecutorConfig JSON) for one step."""
-    merged = merged_placement(pipeline, compute)
-    selector = merged.node_selector
-    tolerations = merged.tolerations
-    secrets = merged.image_pull_secrets
+    """The kfp-kubernetes executor config (KubernetesExecutorConfig JSON, as kfp-kubernetes'
+    own functions write it) for one step: passes/placement.py's pod fields."""
+    place = pod_placement(pipeline, compute)
+    spec_, container = place["spec"], place["container"]
     out: dict = {}
-    if selector:
-        out["nodeSelector"] = {"labels": dict(sorted(selector.items()))}
-    if tolerations:
-        items = []
-        for tol in tolerations:
-            item = {
-                k: v for k, v in tol.items() if k in TOLERATION_KEYS and k != "tolerationSeconds"
-            }
-            if tol.get("tolerationSeconds") not in (None, ""):
-                item["tolerationSeconds"] = str(int(str(tol["tolerationSeconds"]).strip()))
-            items.append(item)
-        out["tolerations"] = items
-    if secrets:
-        out["imagePullSecret"] = [
-            {"secretName": s, "secretNameParameter": {"runtimeValue": {"constant": s}}}
-            for s in secrets
+    if "nodeSelector" in spec_:
+        out["nodeSelector"] = {"labels": spec_["nodeSelector"]}
+    if "tolerations" in spec_:
+        out["tolerations"] = [
+            {**t, "tolerationSeconds": str(t["tolerationSeconds"])}
+            if "tolerationSeconds" in t
+            else t
+            for t in spec_["tolerations"]
         ]
+    if "imagePullSecrets" in spec_:
+        out["imagePullSecret"] = [
+            {"secretName": s["name"], "secretNameParameter": _constant(s["name"])}
+            for s in spec_["imagePullSecrets"]
+        ]
+    if place["metadata"]:
+        out["podMetadata"] = place["metadata"]
+    if "securityContext" in container:  # int64 fields are strings in protobuf JSON
+        out["securityContext"] = {
+            k: v if isinstance(v, bool) else str(v) for k, v in container["securityContext"].items()
+        }
+    if "volumeMounts" in container:
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in spec_["volumes"]}
+        out["pvcMount"] = [
+            {
+                "constant": claims[m["name"]],
+                "pvcNameParameter": _constant(claims[m["name"]]),
+                **{k: v for k, v in m.items() if k != "name"},
+            }
+            for m in container["volumeMounts"]
+        ]
+    out.update(_env_from_keys(container.get("env", [])))
     return out
+
+
+def _constant(value: str) -> dict:
+    return {"runtimeValue": {"constant": value}}
+
+
+def _env_from_keys(env: list[dict]) -> dict:
+    """secretAsEnv / configMapAsEnv: one entry per secret / config map, its keys in order."""
+    out: dict = {}
+    kinds = (
+        ("secretKeyRef", "secretAsEnv", "secretName", "secretKey"),
+        ("configMapKeyRef", "configMapAsEnv", "configMapName", "configMapKey"),
+    )
+    for ref, field_, name_field, key_field in kinds:
+        groups: dict[str, list] = {}
+        for item in env:
+            if ref in item["valueFrom"]:
+                source = item["valueFrom"][ref]
+                pair = {key_field: source["key"], "envVar": item["name"]}
+                groups.setdefault(source["name"], []).append(pair)
+        if groups:
+            out[field_] = [
+                {name_field: name, f"{name_field}Parameter": _constant(name), "keyToEnv": pairs}
+                for name, pairs in groups.items()
+            ]
+    return out
+
+
+def _per_run_placement(pipeline: PipelineIR) -> list[Problem]:
+    """KFP runs a whole pipeline in one namespace with one service account (create_run's
+    arguments): a compute that asks for others cannot be honoured, and is no silent drop."""
+    problems = []
+    for compute in pipeline.computes:
+        for field_ in ("namespace", "service_account"):
+            own = getattr(compute.kubernetes, field_)
+            if own and own != getattr(pipeline.kubernetes, field_):
+                problems.append(
+                    Problem(
+                        *where(pipeline, compute.origin),
+                        f"compute {compute.name!r}: {field_} {own!r} cannot be set per step on "
+                        f"KFP (a run has one {field_}): set it in mlpipe.yaml's workspace-level "
+                        "kubernetes: section, or compile for Airflow / Prefect",
+                    )
+                )
+    return problems
+
+
+def _warn_unset_placement(pipeline: PipelineIR, ctx: CompileContext) -> None:
+    """What KFP's kubernetes platform spec has no field for: a warning per compute, never silent."""
+    used = {s.compute for s in pipeline.steps}
+    owners = [(None, pipeline.kubernetes)]
+    owners += [(c, c.kubernetes) for c in pipeline.computes if c.name in used]
+    for compute, own in owners:
+        missing = [key for key in ("priority_class", "pod_security_context") if getattr(own, key)]
+        if missing:
+            label = f"compute {compute.name!r}" if compute else "kubernetes"
+            ctx.warn(
+                compute.origin if compute else pipeline.origin,
+                f"{label}: KFP's kubernetes platform spec has no field for "
+                f"{' and '.join(missing)}; its pods run without (set a namespace default, e.g. a "
+                "PriorityClass with globalDefault or a Pod Security admission policy)",
+            )
 
 
 def _header(pipeline: PipelineIR, plans: list[_StepPlan], doc: dict) -> str:

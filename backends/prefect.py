@@ -35,7 +35,13 @@ from ..ir import (
     PipelineIR,
     Step,
 )
-from ..passes.placement import GPU_RESOURCE, merged_placement, pod_resources
+from ..passes.placement import (
+    GPU_RESOURCE,
+    kubernetes_problems,
+    merged_placement,
+    pod_placement,
+    pod_resources,
+)
 from ..passes.schedules import Fires, resolve_recurrence
 from .base import (
     APPROXIMATED,
@@ -252,13 +258,12 @@ def _compute_of(pipeline: PipelineIR, step: Step) -> Compute | None:
 
 
 def job_variables(pipeline: PipelineIR, compute: Compute | None) -> dict:
-    """Work-pool job variables (see the base job template) for steps on `compute`."""
+    """Work-pool job variables (see the base job template) for steps on `compute`: the placement
+    of passes/placement.py in Kubernetes' field names, as the template puts them on the job."""
     placement = _placement(pipeline, compute)
     out: dict = {"image": placement.default_image or DEFAULT_IMAGE}
     if placement.namespace:
         out["namespace"] = placement.namespace
-    if placement.service_account:
-        out["service_account_name"] = placement.service_account
     pod = pod_resources(compute)
     if "cpu" in pod["requests"]:
         out["cpu_request"] = pod["requests"]["cpu"]
@@ -268,13 +273,30 @@ def job_variables(pipeline: PipelineIR, compute: Compute | None) -> dict:
         out["memory_limit"] = pod["limits"]["memory"]
     if GPU_RESOURCE in pod["limits"]:
         out["gpu_count"] = int(pod["limits"][GPU_RESOURCE])
-    if placement.node_selector:
-        out["node_selector"] = dict(sorted(placement.node_selector.items()))
-    if placement.tolerations:
-        out["tolerations"] = [dict(t) for t in placement.tolerations]
-    if placement.image_pull_secrets:
-        out["image_pull_secrets"] = [{"name": s} for s in placement.image_pull_secrets]
+    fields = pod_placement(pipeline, compute)
+    for variable, (part, key) in JOB_VARIABLE_FIELDS.items():
+        if key in fields[part]:
+            out[variable] = fields[part][key]
     return out
+
+
+# job variable -> where pod_placement puts it (the base job template puts it there again)
+JOB_VARIABLE_FIELDS = {
+    "service_account_name": ("spec", "serviceAccountName"),
+    "priority_class_name": ("spec", "priorityClassName"),
+    "node_selector": ("spec", "nodeSelector"),
+    "tolerations": ("spec", "tolerations"),
+    "image_pull_secrets": ("spec", "imagePullSecrets"),
+    "pod_security_context": ("spec", "securityContext"),
+    "volumes": ("spec", "volumes"),
+    "security_context": ("container", "securityContext"),
+    "volume_mounts": ("container", "volumeMounts"),
+    # secret / config map keys: prefect-kubernetes keeps `valueFrom` items of a list `env`
+    "env": ("container", "env"),
+    # prefect-kubernetes puts the job's labels and annotations on its pod too
+    "labels": ("metadata", "labels"),
+    "annotations": ("metadata", "annotations"),
+}
 
 
 # ------------------------------------------------------------------------------ schedules
@@ -364,6 +386,8 @@ class PrefectBackend(Backend):
             self._names(pipeline)
         except MlpipeError as exc:
             problems.extend(exc.problems)
+        if profile == "kubernetes":
+            problems.extend(kubernetes_problems(pipeline))
         if not problems:
             problems.extend(self._templated_text(pipeline, profile))
         return problems

@@ -717,20 +717,8 @@ def _unique_schedules(schedules: list) -> list:
 
 
 def _placement(raw: dict) -> dict:
-    allowed = {
-        "namespace",
-        "service_account",
-        "node_selector",
-        "tolerations",
-        "image_pull_secrets",
-        "default_image",
-    }
-    out = {k: v for k, v in (raw or {}).items() if k in allowed}
-    if "node_selector" in out:
-        out["node_selector"] = {str(k): str(v) for k, v in out["node_selector"].items()}
-    if "tolerations" in out:
-        out["tolerations"] = [{str(k): str(v) for k, v in t.items()} for t in out["tolerations"]]
-    return out
+    # checked and normalised by workspace_config (the `kubernetes:` keys)
+    return dict(raw or {})
 
 
 def _default_images() -> set:

@@ -202,6 +202,16 @@ class KubernetesPlacement(_Model):
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, str]] = Field(default_factory=list)
     image_pull_secrets: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    priority_class: str | None = None
+    # Kubernetes field names (runAsUser, fsGroup, ...): the container's and the pod's
+    security_context: dict[str, int | bool] = Field(default_factory=dict)
+    pod_security_context: dict[str, int | bool | str | list[int]] = Field(default_factory=dict)
+    # PersistentVolumeClaims: {name, claim, mount_path | datastore, sub_path?}
+    volumes: list[dict[str, str]] = Field(default_factory=list)
+    # single keys of secrets / config maps: {secret | config_map, key, env}
+    env_from: list[dict[str, str]] = Field(default_factory=list)
 
 
 class Compute(_Model):

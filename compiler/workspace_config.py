@@ -6,6 +6,7 @@ Found in the pipeline file's folder or a parent. Every error names the file and 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -222,6 +223,34 @@ def _parse(path: Path) -> WorkspaceConfig:
     def fail(line, msg):
         raise MlpipeError(Problem(fname, line, msg))
 
+    data = _read_mapping(path, fail)
+    lines = data["__lines__"]
+    known = {"workspace", "datastores", "computes", "vm_sizes", "kubernetes"}
+    for key in data:
+        if key != "__lines__" and key not in known:
+            fail(
+                lines[key],
+                f"unknown key {key!r} in {CONFIG_NAME}; expected one of {', '.join(sorted(known))}",
+            )
+    base = path.parent
+    datastores, ds_lines = _parse_datastores(data, base, fail)
+    vm_sizes = _parse_vm_sizes(data, fail)
+    computes = _parse_computes(data, vm_sizes, fail)
+    kube = _parse_kubernetes(data.get("kubernetes"), lines.get("kubernetes"), "kubernetes", fail)
+    return WorkspaceConfig(
+        name=str(data.get("workspace") or "local"),
+        path=path,
+        base_dir=base,
+        datastores=datastores,
+        datastore_lines=ds_lines,
+        computes=computes,
+        vm_sizes=vm_sizes,
+        kubernetes=kube,
+    )
+
+
+def _read_mapping(path: Path, fail) -> dict:
+    """The file's YAML as plain data with `__lines__` (an empty file is an empty mapping)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -241,57 +270,63 @@ def _parse(path: Path) -> WorkspaceConfig:
             1,
             f"{CONFIG_NAME} must be a mapping with keys workspace, datastores, computes, vm_sizes",
         )
-    lines = data["__lines__"]
-    known = {"workspace", "datastores", "computes", "vm_sizes", "kubernetes"}
-    for key in data:
-        if key != "__lines__" and key not in known:
-            fail(
-                lines[key],
-                f"unknown key {key!r} in {CONFIG_NAME}; expected one of {', '.join(sorted(known))}",
-            )
-    base = path.parent
+    return data
 
+
+def _parse_datastores(data: dict, base: Path, fail) -> tuple[dict[str, str], dict[str, int]]:
     datastores = {
         d: str((base / ".mlpipe" / "datastores" / d).resolve()) for d in DEFAULT_DATASTORES
     }
     ds_lines: dict[str, int] = {}
     raw_ds = data.get("datastores") or {"__lines__": {}}
     if not isinstance(raw_ds, dict):
-        fail(lines.get("datastores"), "datastores: must map a datastore name to a path or URL")
+        fail(
+            data["__lines__"].get("datastores"),
+            "datastores: must map a datastore name to a path or URL",
+        )
     for name, value in raw_ds.items():
         if name == "__lines__":
             continue
         line = raw_ds["__lines__"][name]
-        if isinstance(value, dict):
-            url = value.get("url")
-            secretish = {k for k in value if k != "__lines__" and k not in ("url", "type")}
-            if secretish:
-                fail(
-                    line,
-                    f"datastore {name!r}: only 'url' and 'type' belong here; credentials come "
-                    "from the environment (e.g. AWS_*, AZURE_STORAGE_* variables or the "
-                    "orchestrator's connections), never from mlpipe.yaml",
-                )
-            value = url
-        if not isinstance(value, str) or not value:
-            fail(
-                line,
-                f"datastore {name!r} needs a path (relative to {CONFIG_NAME}) or an fsspec URL",
-            )
-        leak = credentials_in_url(value)
-        if leak:
-            fail(
-                line,
-                f"datastore {name!r}: the URL carries credentials ({leak}); remove them and give "
-                "them through the environment (e.g. AWS_*, AZURE_STORAGE_* variables or the "
-                "orchestrator's connections), never in mlpipe.yaml",
-            )
-        problem = object_store_problem(value)
-        if problem:
-            fail(line, f"datastore {name!r}: {problem}")
+        value = _datastore_url(name, value, line, fail)
         datastores[str(name)] = _resolve_store(base, value)
         ds_lines[str(name)] = line
+    return datastores, ds_lines
 
+
+def _datastore_url(name, value, line: int, fail) -> str:
+    """A datastore entry's URL (a string, or {url:, type:}), checked for credentials and form."""
+    if isinstance(value, dict):
+        url = value.get("url")
+        secretish = {k for k in value if k != "__lines__" and k not in ("url", "type")}
+        if secretish:
+            fail(
+                line,
+                f"datastore {name!r}: only 'url' and 'type' belong here; credentials come "
+                "from the environment (e.g. AWS_*, AZURE_STORAGE_* variables or the "
+                "orchestrator's connections), never from mlpipe.yaml",
+            )
+        value = url
+    if not isinstance(value, str) or not value:
+        fail(
+            line,
+            f"datastore {name!r} needs a path (relative to {CONFIG_NAME}) or an fsspec URL",
+        )
+    leak = credentials_in_url(value)
+    if leak:
+        fail(
+            line,
+            f"datastore {name!r}: the URL carries credentials ({leak}); remove them and give "
+            "them through the environment (e.g. AWS_*, AZURE_STORAGE_* variables or the "
+            "orchestrator's connections), never in mlpipe.yaml",
+        )
+    problem = object_store_problem(value)
+    if problem:
+        fail(line, f"datastore {name!r}: {problem}")
+    return value
+
+
+def _parse_vm_sizes(data: dict, fail) -> dict[str, VmSize]:
     vm_sizes = dict(builtin_vm_sizes())
     raw_vm = data.get("vm_sizes") or {"__lines__": {}}
     for name, spec in raw_vm.items():
@@ -308,16 +343,17 @@ def _parse(path: Path) -> WorkspaceConfig:
             vm_sizes[str(name).upper()] = VmSize(**spec)
         except TypeError:
             fail(line, f"vm size {name!r}: allowed keys are cpu, memory_gib, gpus, gpu_type")
+    return vm_sizes
 
+
+COMPUTE_KEYS = ("vm_size", "max_nodes", "min_nodes")
+
+
+def _parse_computes(data: dict, vm_sizes: dict[str, VmSize], fail) -> dict[str, ComputeDecl]:
+    """`computes:`: each a vm size, node counts, and its Kubernetes placement (the keys of the
+    workspace-level `kubernetes:` section, merged over it by passes/placement.py)."""
     computes: dict[str, ComputeDecl] = {}
     raw_c = data.get("computes") or {"__lines__": {}}
-    placement_keys = {
-        "namespace",
-        "service_account",
-        "node_selector",
-        "tolerations",
-        "image_pull_secrets",
-    }
     for name, spec in raw_c.items():
         if name == "__lines__":
             continue
@@ -329,31 +365,224 @@ def _parse(path: Path) -> WorkspaceConfig:
                 f"compute {name!r} must be a mapping, e.g. {{vm_size: STANDARD_D2_V2, max_nodes: 2}}",
             )
         plain = _strip(spec)
-        bad = set(plain) - {"vm_size", "max_nodes", "min_nodes"} - placement_keys
-        if bad:
-            fail(line, f"compute {name!r}: unknown key(s) {', '.join(sorted(bad))}")
         vm = plain.get("vm_size")
         if vm is not None and str(vm).upper() not in vm_sizes:
             fail(
                 spec["__lines__"].get("vm_size", line),
                 f"unknown vm_size {vm!r} for compute {name!r}; use a known size or declare it under vm_sizes: in {CONFIG_NAME}",
             )
+        placement = {k: v for k, v in spec.items() if k not in COMPUTE_KEYS}
         computes[str(name)] = ComputeDecl(
             name=str(name),
             vm_size=str(vm).upper() if vm else None,
             max_nodes=int(plain.get("max_nodes", 4)),
             min_nodes=int(plain.get("min_nodes", 0)),
             line=line,
-            placement={k: v for k, v in plain.items() if k in placement_keys},
+            placement=_parse_kubernetes(placement, line, f"compute {name!r}", fail),
         )
-    kube = _strip(data.get("kubernetes") or {})
-    return WorkspaceConfig(
-        name=str(data.get("workspace") or "local"),
-        path=path,
-        base_dir=base,
-        datastores=datastores,
-        datastore_lines=ds_lines,
-        computes=computes,
-        vm_sizes=vm_sizes,
-        kubernetes=kube,
-    )
+    return computes
+
+
+# ------------------------------------------------------------------------------- kubernetes:
+# The placement keys of the workspace-level `kubernetes:` section and of every compute (merged by
+# passes/placement.py). Values are checked here so that every target gets the same valid pod:
+# mlpipe's keys are snake_case, the Kubernetes objects inside them keep Kubernetes' field names.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+TOLERATION_FIELDS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+# container securityContext fields every target sets (KFP's platform spec has exactly these)
+SECURITY_CONTEXT_FIELDS = {"runAsUser": int, "runAsGroup": int, "runAsNonRoot": bool}
+POD_SECURITY_CONTEXT_FIELDS = {
+    **SECURITY_CONTEXT_FIELDS,
+    "fsGroup": int,
+    "supplementalGroups": list,
+    "fsGroupChangePolicy": str,
+}
+VOLUME_FIELDS = {"name", "claim", "mount_path", "datastore", "sub_path"}
+ENV_FROM_FIELDS = {"secret", "config_map", "key", "env"}
+
+
+def _parse_kubernetes(raw, line: int | None, label: str, fail) -> dict:
+    """Checked, normalised placement keys of `kubernetes:` (label "kubernetes") or a compute."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        fail(line, f"{label}: must be a mapping of Kubernetes placement keys")
+    lines = raw.get("__lines__", {})
+    out: dict = {}
+    for key, value in raw.items():
+        if key == "__lines__":
+            continue
+        at = lines.get(key, line)
+        check = _PLACEMENT_KEYS.get(key)
+        if check is None:
+            extra = f"{', '.join(COMPUTE_KEYS)} or " if label != "kubernetes" else ""
+            fail(
+                at,
+                f"{label}: unknown key {key!r}; expected {extra}one of "
+                f"{', '.join(sorted(_PLACEMENT_KEYS))} (see docs/architecture.md)",
+            )
+        if value is None:
+            continue
+
+        def bad(msg, at=at, key=key):
+            fail(at, f"{label}: {key}: {msg}")
+
+        out[key] = check(value, bad, label)
+    return out
+
+
+def _dns_value(pattern, limit: int, what: str):
+    def check(value, bad, label):
+        text = str(value)
+        if len(text) > limit or not pattern.fullmatch(text):
+            bad(
+                f"{text!r} is not a valid {what} (lower-case letters, digits, '-', at most {limit})"
+            )
+        return text
+
+    return check
+
+
+def _image(value, bad, label):
+    if not isinstance(value, str) or not value.strip():
+        bad("give an image reference, e.g. registry.example.com/team/image:1.0")
+    return value.strip()
+
+
+def _label_key(key: str, bad) -> str:
+    prefix, _, name = key.rpartition("/")
+    if (prefix and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix))) or not (
+        len(name) <= 63 and _LABEL_NAME.fullmatch(name)
+    ):
+        bad(f"{key!r} is not a valid Kubernetes label / annotation key ([prefix/]name)")
+    return key
+
+
+def _string_map(labels: bool):
+    def check(value, bad, label):
+        if not isinstance(value, dict):
+            bad("must be a mapping of names to values")
+        out = {}
+        for k, v in _strip(value).items():
+            if isinstance(v, dict | list) or v is None:
+                bad(f"the value of {k!r} must be a string")
+            text = str(v).lower() if isinstance(v, bool) else str(v)
+            if labels and (len(text) > 63 or (text and not _LABEL_NAME.fullmatch(text))):
+                bad(f"value {text!r} of {k!r} is not a valid label value (at most 63 characters)")
+            out[_label_key(str(k), bad)] = text
+        return dict(sorted(out.items()))
+
+    return check
+
+
+def _items(value, bad, fields: set, what: str) -> list[dict]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        bad(f"must be a list of mappings ({what})")
+    items = [_strip(v) for v in value]
+    for item in items:
+        unknown = sorted(set(item) - fields)
+        if unknown:
+            bad(f"unknown field(s) {', '.join(unknown)}; use {', '.join(sorted(fields))}")
+    return items
+
+
+def _tolerations(value, bad, label):
+    out = []
+    for tol in _items(value, bad, TOLERATION_FIELDS | {"toleration_seconds"}, "tolerations"):
+        if "toleration_seconds" in tol:
+            tol["tolerationSeconds"] = tol.pop("toleration_seconds")
+        if tol.get("operator", "Equal") not in ("Equal", "Exists"):
+            bad(f"operator {tol['operator']!r}: use Equal or Exists")
+        if tol.get("effect", "") not in ("", "NoSchedule", "PreferNoSchedule", "NoExecute"):
+            bad(f"effect {tol['effect']!r}: use NoSchedule, PreferNoSchedule or NoExecute")
+        seconds = tol.get("tolerationSeconds")
+        if isinstance(seconds, str) and seconds.strip().lstrip("-").isdigit():
+            seconds = tol["tolerationSeconds"] = int(seconds)
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int)):
+            bad(f"tolerationSeconds must be a whole number of seconds, got {seconds!r}")
+        out.append({k: str(v) for k, v in tol.items()})
+    return out
+
+
+def _names(value, bad, label):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        bad("must be a list of secret names")
+    return [_dns_value(_DNS_SUBDOMAIN, 253, "secret name")(v, bad, label) for v in value]
+
+
+def _security_context(fields: dict):
+    def check(value, bad, label):
+        if not isinstance(value, dict):
+            bad(f"must be a mapping with some of {', '.join(fields)}")
+        out = {}
+        for k, v in _strip(value).items():
+            kind = fields.get(k)
+            if kind is None:
+                bad(f"unknown field {k!r}; mlpipe sets {', '.join(fields)} on every target")
+            ok = isinstance(v, kind) and not (kind is int and isinstance(v, bool))
+            if kind is list:
+                ok = ok and all(isinstance(g, int) and not isinstance(g, bool) for g in v)
+            if kind is str:
+                ok = v in ("Always", "OnRootMismatch")
+            if not ok or (kind is int and v < 0):
+                bad(f"{k}: {v!r} is not a valid value")
+            out[k] = v
+        return out
+
+    return check
+
+
+def _volumes(value, bad, label):
+    out = []
+    for vol in _items(value, bad, VOLUME_FIELDS, "name, claim, mount_path or datastore"):
+        if not vol.get("name") or not vol.get("claim"):
+            bad("every volume needs a name and a claim (the PersistentVolumeClaim)")
+        _dns_value(_DNS_LABEL, 63, "volume name")(vol["name"], bad, label)
+        _dns_value(_DNS_SUBDOMAIN, 253, "claim name")(vol["claim"], bad, label)
+        if ("mount_path" in vol) == ("datastore" in vol):
+            bad(
+                f"volume {vol['name']!r}: give either mount_path or datastore (mounted at its path)"
+            )
+        if "datastore" in vol and label != "kubernetes":
+            bad(
+                f"volume {vol['name']!r}: a datastore's volume belongs in the workspace-level "
+                "kubernetes: section (every pod reaches the datastores)"
+            )
+        if "mount_path" in vol and not str(vol["mount_path"]).startswith("/"):
+            bad(f"volume {vol['name']!r}: mount_path must be an absolute path")
+        out.append({k: str(v) for k, v in vol.items()})
+    if len({v["name"] for v in out}) != len(out):
+        bad("volume names must be distinct")
+    return out
+
+
+def _env_from(value, bad, label):
+    out = []
+    for item in _items(value, bad, ENV_FROM_FIELDS, "secret or config_map, key, env"):
+        if ("secret" in item) == ("config_map" in item) or not item.get("key"):
+            bad("every entry names one secret or config_map, its key and the env variable")
+        env = str(item.get("env") or "")
+        if not _ENV_NAME.fullmatch(env):
+            bad(f"{env!r} is not a valid environment variable name")
+        out.append({k: str(v) for k, v in item.items()})
+    return out
+
+
+_PLACEMENT_KEYS = {
+    "default_image": _image,
+    "namespace": _dns_value(_DNS_LABEL, 63, "namespace"),
+    "service_account": _dns_value(_DNS_SUBDOMAIN, 253, "service account name"),
+    "priority_class": _dns_value(_DNS_SUBDOMAIN, 253, "priority class name"),
+    "node_selector": _string_map(labels=True),
+    "labels": _string_map(labels=True),
+    "annotations": _string_map(labels=False),
+    "tolerations": _tolerations,
+    "image_pull_secrets": _names,
+    "security_context": _security_context(SECURITY_CONTEXT_FIELDS),
+    "pod_security_context": _security_context(POD_SECURITY_CONTEXT_FIELDS),
+    "volumes": _volumes,
+    "env_from": _env_from,
+}

@@ -2,11 +2,18 @@
 
 The merge rule (mlpipe.yaml `kubernetes:` is the workspace level, `computes: NAME:` the compute
 level; docs/architecture.md):
-- maps (node_selector) merge key by key, the compute's value winning;
-- lists (tolerations, image_pull_secrets) are the workspace's followed by the compute's, each
-  item once;
-- single values (namespace, service_account, default_image) are the compute's, else the
-  workspace's.
+- maps (node_selector, labels, annotations, security_context, pod_security_context) merge key
+  by key, the compute's value winning;
+- lists (tolerations, image_pull_secrets, volumes, env_from) are the workspace's followed by the
+  compute's, each item once;
+- single values (namespace, service_account, priority_class, default_image) are the compute's,
+  else the workspace's.
+
+`pod_placement` turns the merged placement into Kubernetes' own field names once, so that every
+target puts the same fields on its pods. A datastore that is a local path is reached in a pod only
+through a PersistentVolumeClaim mounted at that path (`volumes: - {name, claim, datastore}` in the
+workspace-level `kubernetes:`); without one it is a compile error (`kubernetes_problems`), never a
+hostPath (forbidden by Pod Security "baseline", and another node's disk).
 
 Resources leave the node headroom: a VM size's nominal vCPUs and memory are what the machine
 has, not what Kubernetes can give one pod (the kubelet, system daemons and the eviction threshold
@@ -24,7 +31,16 @@ from __future__ import annotations
 
 import math
 
-from ..ir import Compute, KubernetesPlacement, PipelineIR, Step
+from ..errors import Problem
+from ..ir import (
+    Compute,
+    DataPath,
+    DataPathSource,
+    DatasetSource,
+    KubernetesPlacement,
+    PipelineIR,
+    Step,
+)
 
 # Kubernetes' extended resource name for the catalogue's (NVIDIA) GPUs.
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -47,13 +63,23 @@ def merge(
                 out.append(item)
         return out
 
+    def mapping(name: str) -> dict:
+        return dict(sorted({**getattr(workspace, name), **getattr(own, name)}.items()))
+
     return KubernetesPlacement(
         default_image=own.default_image or workspace.default_image,
         namespace=own.namespace or workspace.namespace,
         service_account=own.service_account or workspace.service_account,
-        node_selector=dict(sorted({**workspace.node_selector, **own.node_selector}.items())),
+        priority_class=own.priority_class or workspace.priority_class,
+        node_selector=mapping("node_selector"),
+        labels=mapping("labels"),
+        annotations=mapping("annotations"),
+        security_context=mapping("security_context"),
+        pod_security_context=mapping("pod_security_context"),
         tolerations=union(workspace.tolerations, own.tolerations),
         image_pull_secrets=union(workspace.image_pull_secrets, own.image_pull_secrets),
+        volumes=union(workspace.volumes, own.volumes),
+        env_from=union(workspace.env_from, own.env_from),
     )
 
 
@@ -110,3 +136,169 @@ def pod_resources(compute: Compute | None) -> dict[str, dict[str, str]]:
         if compute.gpu_count:
             limits[GPU_RESOURCE] = str(compute.gpu_count)
     return {"requests": requests, "limits": limits}
+
+
+# ------------------------------------------------------------------------- pod fields
+
+
+def toleration(tol: dict) -> dict:
+    """A toleration as Kubernetes writes it (tolerationSeconds a number)."""
+    out = {k: v for k, v in tol.items() if k != "tolerationSeconds"}
+    if tol.get("tolerationSeconds") not in (None, ""):
+        out["tolerationSeconds"] = int(str(tol["tolerationSeconds"]))
+    return out
+
+
+def pod_placement(pipeline: PipelineIR, compute: Compute | None) -> dict:
+    """The merged placement in Kubernetes' field names: {"namespace", "metadata": {labels,
+    annotations}, "spec": {pod spec fields}, "container": {container fields}}; absent = unset."""
+    merged = merged_placement(pipeline, compute)
+    spec: dict = {
+        "serviceAccountName": merged.service_account,
+        "priorityClassName": merged.priority_class,
+        "nodeSelector": dict(merged.node_selector) or None,
+        "tolerations": [toleration(t) for t in merged.tolerations] or None,
+        "imagePullSecrets": [{"name": s} for s in merged.image_pull_secrets] or None,
+        "securityContext": dict(merged.pod_security_context) or None,
+        "volumes": [
+            {"name": v["name"], "persistentVolumeClaim": {"claimName": v["claim"]}}
+            for v in merged.volumes
+        ]
+        or None,
+    }
+    container: dict = {
+        "securityContext": dict(merged.security_context) or None,
+        "volumeMounts": [_mount(pipeline, v) for v in merged.volumes] or None,
+        "env": [_env_from(e) for e in merged.env_from] or None,
+    }
+    metadata = {
+        "labels": dict(merged.labels) or None,
+        "annotations": dict(merged.annotations) or None,
+    }
+    return {
+        "namespace": merged.namespace,
+        "metadata": _set(metadata),
+        "spec": _set(spec),
+        "container": _set(container),
+    }
+
+
+def _set(fields: dict) -> dict:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def volume_mount_path(pipeline: PipelineIR, volume: dict) -> str:
+    """Where a volume is mounted: its mount_path, or its datastore's own path."""
+    if "datastore" in volume:
+        return local_path(pipeline.datastore(volume["datastore"]).url) or ""
+    return volume["mount_path"]
+
+
+def _mount(pipeline: PipelineIR, volume: dict) -> dict:
+    out = {"name": volume["name"], "mountPath": volume_mount_path(pipeline, volume)}
+    if volume.get("sub_path"):
+        out["subPath"] = volume["sub_path"]
+    return out
+
+
+def _env_from(item: dict) -> dict:
+    if "secret" in item:
+        ref = {"secretKeyRef": {"name": item["secret"], "key": item["key"]}}
+    else:
+        ref = {"configMapKeyRef": {"name": item["config_map"], "key": item["key"]}}
+    return {"name": item["env"], "valueFrom": ref}
+
+
+# ------------------------------------------------------------------------- datastores
+
+
+def local_path(url: str) -> str | None:
+    """The datastore's local path, or None for an fsspec URL (reached from anywhere)."""
+    if url.startswith("file://"):
+        return url[len("file://") :]
+    return None if "://" in url else url
+
+
+def used_datastores(pipeline: PipelineIR) -> list[str]:
+    """The default datastore and every datastore a step reads or writes, in a stable order."""
+    names = {pipeline.default_datastore}
+    for p in pipeline.parameters:
+        names |= _datastores_in(p.model_dump(mode="json")["default"])
+    for s in pipeline.steps:
+        names |= {o.datastore for o in s.outputs}
+        for i in s.inputs:
+            src = i.source
+            if isinstance(src, DatasetSource):
+                names |= {x.datastore for x in src.dataset.paths if isinstance(x, DataPath)}
+            elif isinstance(src, DataPathSource):
+                names.add(src.path.datastore)
+            # ParameterSource: the parameter's default is covered above
+    for sched in pipeline.schedules:
+        if sched.datastore_trigger is not None:
+            names.add(sched.datastore_trigger.datastore)
+    return sorted(names)
+
+
+def _datastores_in(value) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["datastore"]} if value.get("kind") == "datapath" else set()
+        for v in value.values():
+            found |= _datastores_in(v)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_datastores_in(v) for v in value)) if value else set()
+    return set()
+
+
+def kubernetes_problems(pipeline: PipelineIR) -> list[Problem]:
+    """What no target can run as pods: a local-path datastore without a volume, volumes that
+    name an unknown datastore, two volumes of one pod with the same name or mount path."""
+    file, line = (
+        (pipeline.origin.file, pipeline.origin.line)
+        if pipeline.origin
+        else (pipeline.source_file, None)
+    )
+    problems: list[Problem] = []
+    known = {d.name: d.url for d in pipeline.datastores}
+    mapped = {v["datastore"] for v in pipeline.kubernetes.volumes if "datastore" in v}
+    for name in sorted(mapped):
+        if name not in known or local_path(known[name]) is None:
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    f"mlpipe.yaml kubernetes: volumes: datastore {name!r} is not a datastore with a local path; map only local-path datastores (URLs are reached through fsspec)",
+                )
+            )
+    for name in used_datastores(pipeline):
+        path = local_path(known.get(name, "://"))
+        if path is not None and name not in mapped:
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    f"datastore {name!r} is the local path {path}, which a pod cannot reach: map it to "
+                    "a PersistentVolumeClaim in mlpipe.yaml (kubernetes: volumes: - {name: data, "
+                    f"claim: <pvc>, datastore: {name}}}, mounted at that path), or make it an "
+                    "object-store URL (docs/architecture.md)",
+                )
+            )
+    for compute in [None, *pipeline.computes]:
+        merged = merged_placement(pipeline, compute).volumes
+        for field in ("name", "mount"):
+            seen = [
+                v["name"] if field == "name" else volume_mount_path(pipeline, v)
+                for v in merged
+                if v.get("datastore", "") in known or "mount_path" in v
+            ]
+            dup = sorted({x for x in seen if seen.count(x) > 1})
+            if dup:
+                where = f"compute {compute.name!r}" if compute else "kubernetes"
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        f"{where}: two volumes with the {field} {dup[0]!r} in one pod; give each volume its own name and mount path",
+                    )
+                )
+    return problems

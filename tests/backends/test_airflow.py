@@ -51,6 +51,7 @@ computes:
 kubernetes:
   default_image: registry.example.com/mlpipe-runtime:1.0
   namespace: ml
+  volumes: [{name: data, claim: mlpipe-data, datastore: workspaceblobstore}]
 """
 
 GPU_PIPELINE = '''\
@@ -187,7 +188,8 @@ def compiled(tmp_path_factory) -> dict[str, Path]:
     names = write_pipeline(extra / "names", NAMES_PIPELINE)
     outs = {}
     for pipeline in [*every_pipeline(), gpu, watch, names]:
-        for profile in ("local", "kubernetes"):
+        # the kubernetes profile needs a volume for each local-path datastore: the GPU pipeline's
+        for profile in ("local", "kubernetes") if pipeline == gpu else ("local",):
             out = root / f"{pipeline.parent.name}-{profile}"
             compile_in_process(pipeline, out, profile)
             outs[out.name] = out
@@ -413,13 +415,8 @@ for folder in sys.argv[1:]:
                 "upstream": sorted(t.upstream_task_ids),
                 "template_fields": list(t.template_fields),
             }
-            if hasattr(t, "container_resources"):
-                res = t.container_resources
-                info.update(
-                    image=t.image, namespace=t.namespace,
-                    service_account=t.service_account_name, node_selector=t.node_selector,
-                    requests=res.requests if res else None, limits=res.limits if res else None,
-                )
+            if hasattr(t, "pod_template_dict"):
+                info.update(image=t.image, namespace=t.namespace, template=t.pod_template_dict)
             tasks[t.task_id] = info
         report["dags"][folder + "::" + dag_id] = {
             "tasks": tasks,
@@ -513,10 +510,9 @@ def test_airflow_imports_every_dag(compiled):
     gpu = dag_of("gpu-kubernetes")
     train = gpu["tasks"]["train_gpu"]
     assert "KubernetesPodOperator" in train["bases"]
-    assert train["requests"] == {"cpu": "5400m", "memory": "94823Mi"}
-    assert train["limits"] == {"memory": "94823Mi", "nvidia.com/gpu": "1"}
     assert train["image"] == "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
-    assert train["namespace"] == "ml-gpu" and train["service_account"] == "trainer"
+    assert train["namespace"] == "ml-gpu"
+    assert train["template"]["spec"]["serviceAccountName"] == "trainer"
     assert gpu["tasks"]["prep_data"]["image"] == "registry.example.com/mlpipe-runtime:1.0"
     assert gpu["tasks"]["prep_data"]["namespace"] == "ml"
     assert gpu["timetable"] == "CronTriggerTimetable"
@@ -610,7 +606,7 @@ def test_the_shipped_runtime_is_no_dag_file_for_airflow(compiled, tmp_path, venv
     """Every compiled folder in one dags folder, as a platform team drops them in: Airflow 3.3 and
     2.10 list exactly the DAG files, never a module of .mlpipe/runtime/."""
     dags = tmp_path / "dags"
-    for name in ("seed_pipeline-local", "chain_closure-kubernetes"):
+    for name in ("seed_pipeline-local", "gpu-kubernetes"):
         shutil.copytree(compiled[name], dags / name)
     assert list(dags.glob("*/.mlpipe/runtime/*/mlpipe/runtime/step.py"))
     env = child_env(
@@ -650,3 +646,54 @@ def test_a_change_of_step_code_only_gives_a_new_dag_version_and_keeps_the_old_bu
     assert f'"{runtime.name}",' in after and (runtime / "mlpipe" / "runtime" / "step.py").is_file()
     supervise = (runtime / "mlpipe" / "runtime" / "supervise.py").read_text()
     assert '"--pin-version"' in supervise
+
+
+# The pods KubernetesPodOperator itself builds from the compiled DAG (its build_pod_request_obj),
+# serialised by the kubernetes client the way it sends them to the API server.
+AIRFLOW_PODS = r"""
+import json, os, sys
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 2.10
+    from airflow.models.dagbag import DagBag
+from kubernetes.client import ApiClient
+
+bag = DagBag(dag_folder=sys.argv[1], safe_mode=True)
+assert not bag.import_errors, bag.import_errors
+pods = {}
+for dag in bag.dags.values():
+    for task in dag.tasks:
+        context = {"params": {"regenerate_outputs": False}, "run_id": "manual__x"}
+        task.arguments = task.pod_arguments(context, "/d/.mlpipe/bundles/h.json", "/d/.mlpipe/s")
+        pods[task.task_id] = ApiClient().sanitize_for_serialization(
+            task.build_pod_request_obj(dry_run=True)
+        )
+print("PODS " + json.dumps(pods))
+"""
+
+
+@pytest.mark.integration
+def test_kubernetes_profile_pods_validate_strictly_with_the_placement_of_every_target(tmp_path):
+    from tests.targets import kube
+
+    pipeline = kube.gpu_pipeline(tmp_path / "p")
+    out = tmp_path / "dags"
+    proc = compile_to(pipeline, out, "kubernetes")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cmd(
+        [python_of("airflow"), "-c", AIRFLOW_PODS, str(out)],
+        env=child_env(AIRFLOW_HOME=str(tmp_path / "home")),
+        timeout=300,
+    )
+    line = [x for x in proc.stdout.splitlines() if x.startswith("PODS ")]
+    assert proc.returncode == 0 and line, proc.stdout[-2000:] + proc.stderr[-3000:]
+    pods = json.loads(line[0][len("PODS ") :])
+    kube.validate_strict(pods, tmp_path / "manifests")
+    kube.no_host_path(pods)
+    for task, compute in (("train", "gpu-cluster"), ("prep", "cpu-cluster")):
+        container = next(c for c in pods[task]["spec"]["containers"] if c["name"] == "base")
+        kube.check_resources(container, compute)
+        expected = kube.expected_placement(pipeline.parent.resolve(), compute)
+        assert kube.placement(pods[task], "base") == expected, task
+        assert pods[task]["metadata"]["namespace"] == "ml"

@@ -59,6 +59,7 @@ kubernetes:
   namespace: ml
   service_account: trainer
   image_pull_secrets: [regcred]
+  volumes: [{name: data, claim: mlpipe-data, datastore: workspaceblobstore}]
 """
 
 GPU_PIPELINE = '''\
@@ -144,9 +145,11 @@ def copy_pipeline(src: Path, dest: Path) -> Path:
     return dest / src.name
 
 
-def compile_kfp(pipeline: Path, out: Path):
+def compile_kfp(pipeline: Path, out: Path, profile: str | None = None):
     result = capture(str(pipeline))
-    return compile_pipelines(K.KfpBackend(), result.pipelines, pipeline.parent.resolve(), out)
+    return compile_pipelines(
+        K.KfpBackend(), result.pipelines, pipeline.parent.resolve(), out, profile
+    )
 
 
 def load_docs(out: Path) -> tuple[dict, dict | None]:
@@ -187,7 +190,7 @@ def gpu(tmp_path_factory) -> Path:
     (base / "p" / "src" / "train.py").write_text("print('train')\n")
     (base / "p" / "mlpipe.yaml").write_text(GPU_YAML)
     (base / "p" / "pipeline.py").write_text(GPU_PIPELINE)
-    compile_kfp(base / "p" / "pipeline.py", base / "out")
+    compile_kfp(base / "p" / "pipeline.py", base / "out", "kubernetes")
     return base / "out"
 
 
@@ -208,14 +211,27 @@ def test_recompiling_is_byte_identical_and_holds_no_output_path(compiled, tmp_pa
         assert {w for w in written if not w.endswith(".yaml")} == {".mlpipe/manifest.json"}
 
 
-def test_profile_is_kubernetes_only(tmp_path):
+def test_profiles_local_without_and_kubernetes_with_the_platform_spec(tmp_path):
+    """--profile local (the default): no platform spec, datastores reached as they are;
+    --profile kubernetes: the platform spec, and a local-path datastore without a volume is an
+    error at compile time (nothing written)."""
     pipeline = copy_pipeline(PIPELINES / "chain_closure" / "pipeline.py", tmp_path / "p")
-    base = [MLPIPE, "compile", str(pipeline), "--target", "kfp", "-o", str(tmp_path / "o")]
-    bad = run_cmd(base + ["--profile", "local"], env=child_env())
-    assert bad.returncode == 2 and "no profile 'local'" in bad.stderr, bad.stderr
-    good = run_cmd(base + ["--profile", "kubernetes"], env=child_env())
-    assert good.returncode == 0, good.stderr
-    assert (tmp_path / "o" / "chain_closure.yaml").is_file()
+    (tmp_path / "p" / "mlpipe.yaml").write_text("kubernetes: {labels: {team: ml}}\n")
+    base = [MLPIPE, "compile", str(pipeline), "--target", "kfp"]
+    for profile in (None, "local"):
+        out = tmp_path / f"o-{profile}"
+        args = ["-o", str(out)] + (["--profile", profile] if profile else [])
+        good = run_cmd(base + args, env=child_env())
+        assert good.returncode == 0, good.stderr
+        assert load_docs(out)[1] is None
+    bad = run_cmd(base + ["-o", str(tmp_path / "k"), "--profile", "kubernetes"], env=child_env())
+    assert bad.returncode == 2, bad.stderr
+    assert "pipeline.py:" in bad.stderr and "datastore 'workspaceblobstore' is the local path" in (
+        bad.stderr
+    )
+    assert "Traceback" not in bad.stderr and not (tmp_path / "k").exists()
+    other = run_cmd(base + ["-o", str(tmp_path / "x"), "--profile", "cloud"], env=child_env())
+    assert other.returncode == 2 and "no profile 'cloud'" in other.stderr, other.stderr
 
 
 # -------------------------------------------------------------------------------- spec shape
@@ -363,6 +379,11 @@ def test_gpu_compute_resources_and_placement(gpu):
     )
 
     kube = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    data_mount = {  # the local-path datastore: its PVC mounted at its path
+        "constant": "mlpipe-data",
+        "pvcNameParameter": {"runtimeValue": {"constant": "mlpipe-data"}},
+        "mountPath": str((gpu.parent / "p" / "data").resolve()),
+    }
     assert kube[f"exec-{train}"] == {
         "nodeSelector": {"labels": {"accelerator": "nvidia-tesla-v100"}},
         "tolerations": [
@@ -379,6 +400,7 @@ def test_gpu_compute_resources_and_placement(gpu):
             {"secretName": n, "secretNameParameter": {"runtimeValue": {"constant": n}}}
             for n in ("regcred", "gpu-pull")
         ],
+        "pvcMount": [data_mount],
     }
     assert kube[f"exec-{summary}"] == {
         "imagePullSecret": [
@@ -386,8 +408,11 @@ def test_gpu_compute_resources_and_placement(gpu):
                 "secretName": "regcred",
                 "secretNameParameter": {"runtimeValue": {"constant": "regcred"}},
             }
-        ]
+        ],
+        "pvcMount": [data_mount],
     }
+    # the run summary writes the run record to the datastore: the workspace placement too
+    assert kube[f"exec-{K.SUMMARY_TASK}"] == kube[f"exec-{summary}"]
     # Parameter names that are not identifiers become identifiers; the IR name travels along.
     root = doc["root"]["inputDefinitions"]["parameters"]
     assert root["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"
@@ -520,7 +545,7 @@ def test_yaml_writer_multiline_text(text):
 # --------------------------------------------------------------------------------- real kfp
 
 KFP_CHECK = r"""
-import json, sys
+import json, os, sys
 import yaml
 from google.protobuf import json_format
 from kfp import components, compiler, dsl, kubernetes
@@ -565,6 +590,7 @@ def reference():
         t, key="spot", operator="Equal", value="true", effect="NoExecute", toleration_seconds=300
     )
     kubernetes.set_image_pull_secrets(t, ["regcred", "gpu-pull"])
+    kubernetes.mount_pvc(t, pvc_name="mlpipe-data", mount_path=os.environ["MLPIPE_TEST_DATA"])
 
 compiler.Compiler().compile(reference, "reference.yaml")
 ref = list(yaml.safe_load_all(open("reference.yaml")))
@@ -580,8 +606,11 @@ def test_kfp_loads_every_compiled_pipeline_and_agrees_with_its_dsl(compiled, gpu
     files = [p for out in [*compiled.values(), gpu] for p in pipeline_files(out)]
     script = tmp_path / "kfp_check.py"  # a file: kfp.dsl reads the component's source
     script.write_text(KFP_CHECK)
+    data = str((gpu.parent / "p" / "data").resolve())
     proc = run_cmd(
-        [python_of("kfp"), str(script), *map(str, files)], env=child_env(), cwd=str(tmp_path)
+        [python_of("kfp"), str(script), *map(str, files)],
+        env=child_env(MLPIPE_TEST_DATA=data),
+        cwd=str(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -717,3 +746,127 @@ def test_no_component_installs_mlpipe_from_a_package_index(compiled, gpu):
                 assert not [x for x in installs if re.search(r"\bmlpipe", x)], (path, name)
                 seen += 1
     assert seen > 20
+
+
+# ------------------------------------------------------------------ pods from the platform spec
+
+# KFP renders pods in its Go driver (backend/src/v2/driver); neither kfp nor kfp-kubernetes has a
+# Python renderer. So: kfp-kubernetes' own KubernetesExecutorConfig message reads the platform spec
+# (strict: an unknown field fails), and its fields are put on a pod skeleton made of the
+# executor's container, the way the driver sets them (node selector, tolerations, pull secrets,
+# pod metadata, PVC mounts, secret / config map keys as env, the container's security context),
+# with the run's service account from the deploy document.
+KFP_PODS = r"""
+import json, sys
+import yaml
+from google.protobuf import json_format
+from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s
+
+docs = list(yaml.safe_load_all(open(sys.argv[1], encoding="utf-8")))
+deploy = yaml.safe_load(open(sys.argv[2], encoding="utf-8"))
+account = deploy["create_run_from_pipeline_package"][0]["service_account"]
+platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+pods = {}
+for label, executor in docs[0]["deploymentSpec"]["executors"].items():
+    cfg = json_format.ParseDict(platform.get(label, {}), k8s.KubernetesExecutorConfig())
+    c = executor["container"]
+    res = c.get("resources", {})
+    container = {"name": "main", "image": c["image"], "command": c["command"], "args": c["args"]}
+    resources = {"requests": {}, "limits": {}}
+    for field, kind, key in (("resourceCpuRequest", "requests", "cpu"),
+                             ("resourceMemoryRequest", "requests", "memory"),
+                             ("resourceCpuLimit", "limits", "cpu"),
+                             ("resourceMemoryLimit", "limits", "memory")):
+        if field in res:
+            resources[kind][key] = res[field]
+    if "accelerator" in res:
+        resources["limits"][res["accelerator"]["resourceType"]] = res["accelerator"]["resourceCount"]
+    container["resources"] = {k: v for k, v in resources.items() if v}
+    spec = {"restartPolicy": "Never", "serviceAccountName": account, "containers": [container]}
+    meta = {"name": label}
+    if cfg.HasField("node_selector"):
+        spec["nodeSelector"] = dict(cfg.node_selector.labels)
+    if cfg.tolerations:
+        spec["tolerations"] = []
+        for t in cfg.tolerations:
+            item = {k: getattr(t, k) for k in ("key", "operator", "value", "effect") if getattr(t, k)}
+            if t.HasField("toleration_seconds"):
+                item["tolerationSeconds"] = t.toleration_seconds
+            spec["tolerations"].append(item)
+    if cfg.image_pull_secret:
+        spec["imagePullSecrets"] = [{"name": s.secret_name} for s in cfg.image_pull_secret]
+    if cfg.HasField("pod_metadata"):
+        meta["labels"] = dict(cfg.pod_metadata.labels)
+        meta["annotations"] = dict(cfg.pod_metadata.annotations)
+    for m in cfg.pvc_mount:
+        claim = m.pvc_name_parameter.runtime_value.constant.string_value or m.constant
+        spec.setdefault("volumes", []).append({"name": claim, "persistentVolumeClaim": {"claimName": claim}})
+        mount = {"name": claim, "mountPath": m.mount_path}
+        if m.sub_path:
+            mount["subPath"] = m.sub_path
+        container.setdefault("volumeMounts", []).append(mount)
+    for s in cfg.secret_as_env:
+        for pair in s.key_to_env:
+            ref = {"secretKeyRef": {"name": s.secret_name, "key": pair.secret_key}}
+            container.setdefault("env", []).append({"name": pair.env_var, "valueFrom": ref})
+    for s in cfg.config_map_as_env:
+        for pair in s.key_to_env:
+            ref = {"configMapKeyRef": {"name": s.config_map_name, "key": pair.config_map_key}}
+            container.setdefault("env", []).append({"name": pair.env_var, "valueFrom": ref})
+    if cfg.HasField("security_context"):
+        sc = json_format.MessageToDict(cfg.security_context)
+        container["securityContext"] = {k: v if isinstance(v, bool) else int(v) for k, v in sc.items()}
+    pods[label] = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+print(json.dumps(pods))
+"""
+
+
+@pytest.mark.integration
+def test_kubernetes_profile_pods_validate_strictly_with_the_placement_of_every_target(tmp_path):
+    from tests.targets import kube
+
+    pipeline = kube.gpu_pipeline(tmp_path / "p")
+    out = tmp_path / "out"
+    proc = run_cmd(
+        [MLPIPE, "compile", str(pipeline), "--target", "kfp", "--profile", "kubernetes"]
+        + ["-o", str(out)],
+        env=child_env(),
+        cwd=str(pipeline.parent),
+    )
+    assert proc.returncode == 0, proc.stderr
+    # what the platform spec cannot say is a warning, never a silent drop
+    assert (
+        "compute 'gpu-cluster': KFP's kubernetes platform spec has no field for priority_class"
+        in proc.stderr
+    )
+    assert (
+        "kubernetes: KFP's kubernetes platform spec has no field for pod_security_context"
+        in proc.stderr
+    )
+    (package,) = pipeline_files(out)
+    script = tmp_path / "pods.py"
+    script.write_text(KFP_PODS)
+    proc = run_cmd(
+        [
+            python_of("kfp"),
+            str(script),
+            str(package),
+            str(package.with_suffix(".deploy.yaml")),
+        ],
+        env=child_env(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pods = json.loads(proc.stdout.strip().splitlines()[-1])
+    kube.validate_strict(pods, tmp_path / "manifests")
+    kube.no_host_path(pods)
+    for label, compute in (("exec-train", "gpu-cluster"), ("exec-prep", "cpu-cluster")):
+        kube.check_resources(pods[label]["spec"]["containers"][0], compute)
+        expected = kube.expected_placement(pipeline.parent.resolve(), compute)
+        expected.pop("podSecurityContext")  # warned above
+        expected.pop("priorityClassName", None)
+        got = kube.placement(pods[label])
+        got.pop("podSecurityContext")
+        assert got == expected, label
+    # the run summary writes to the datastore: the workspace placement (the PVC) as well
+    summary = kube.placement(pods["exec-mlpipe-run-summary"])
+    assert summary["mounts"] == {"mlpipe-data": (str(pipeline.parent.resolve() / "data"), None)}

@@ -44,6 +44,7 @@ computes:
 kubernetes:
   default_image: registry.example.com/mlpipe-prefect:3.9.1
   namespace: ml
+  volumes: [{name: data, claim: mlpipe-data, datastore: workspaceblobstore}]
 """
 
 K8S_PIPELINE = '''\
@@ -585,3 +586,63 @@ def test_cached_states_run_logs_and_max_nodes_on_a_real_server(tmp_path):
     assert len(spans) == 3
     overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
     assert overlap <= 2, spans
+
+
+# The jobs prefect-kubernetes' worker would create for each deployment: its own configuration code
+# renders the work pool's base job template with the deployment's job variables, as the worker
+# does before creating the job. No API server: nothing here references blocks or variables.
+PREFECT_JOBS = r"""
+import asyncio, json, sys
+from pathlib import Path
+from uuid import uuid4
+import yaml
+from prefect.client.schemas.objects import FlowRun
+from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
+out = Path(sys.argv[1])
+template = json.loads((out / "mlpipe-kubernetes-job-template.json").read_text())
+deployments = yaml.safe_load((out / "prefect.yaml").read_text())["deployments"]
+
+
+class NoServer:
+    def __getattr__(self, name):
+        raise AssertionError(f"the job template asked the API server for {name}")
+
+
+async def main():
+    jobs = {}
+    for dep in deployments:
+        values = dep["work_pool"].get("job_variables") or {}
+        cfg = await KubernetesWorkerJobConfiguration.from_template_and_values(
+            template, values, client=NoServer()
+        )
+        cfg.prepare_for_flow_run(flow_run=FlowRun(flow_id=uuid4(), name="run-1"))
+        jobs[dep["name"]] = cfg.job_manifest
+    print("JOBS " + json.dumps(jobs))
+
+asyncio.run(main())
+"""
+
+
+@on_prefect
+def test_kubernetes_profile_pods_validate_strictly_with_the_placement_of_every_target(tmp_path):
+    from tests.targets import kube
+
+    pipeline = kube.gpu_pipeline(tmp_path / "p")
+    out = compile_to(pipeline, tmp_path / "out", "kubernetes")
+    proc = prefect_python(PREFECT_JOBS.replace("sys.argv[1]", repr(str(out))), out, tmp_path)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("JOBS ")]
+    jobs = json.loads(line[0][len("JOBS ") :])
+    assert set(jobs) == {"gpu-exp", "gpu-cluster", "cpu-cluster"}
+    kube.validate_strict(jobs, tmp_path / "manifests")
+    kube.no_host_path(jobs)
+    for name, compute in (("gpu-cluster", "gpu-cluster"), ("cpu-cluster", "cpu-cluster")):
+        job = jobs[name]
+        pod = job["spec"]["template"]
+        kube.check_resources(pod["spec"]["containers"][0], compute)
+        expected = kube.expected_placement(pipeline.parent.resolve(), compute)
+        assert kube.placement(pod) == expected, name
+        assert job["metadata"]["namespace"] == "ml"
+    # the flow that orchestrates the steps reaches the datastore too: the workspace placement
+    flow_pod = kube.placement(jobs["gpu-exp"]["spec"]["template"])
+    assert flow_pod["mounts"] == {"mlpipe-data": (str(pipeline.parent.resolve() / "data"), None)}

@@ -135,6 +135,8 @@ datastores:
   scratch: memory://mlpipe-secrets-{tag}
   lake: s3://example-bucket/lake
   blob: abfs://container@account.dfs.core.windows.net/base
+kubernetes:  # the kubernetes profiles reach the local-path datastore through a PVC
+  volumes: [{{name: data, claim: mlpipe-data, datastore: workspaceblobstore}}]
 """
 
 
