@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -184,9 +185,13 @@ def _pinned_ir(args, ir: dict) -> dict:
     few beside the new one, so a task parsed from a newer DAG / flow file still finds the run's."""
     folder, name = _split(args.ir)
     marker = store.join(State(Datastores(ir)).run_dir(args.run_id), "version.json")
-    if store.write_once(marker, json.dumps({"bundle": name}).encode("utf-8")):
+    own = _shipped_runtime()
+    first = {"bundle": name, **({"runtime": own[1]} if own else {})}
+    if store.write_once(marker, json.dumps(first).encode("utf-8")):
         return ir
-    pinned = (store.read_json(marker) or {}).get("bundle")
+    recorded = store.read_json(marker) or {}
+    _keep_runtime(args, own, recorded.get("runtime"))
+    pinned = recorded.get("bundle")
     if not isinstance(pinned, str) or pinned == name or "/" in pinned or pinned.startswith("."):
         return ir
     path = f"{folder}/{pinned}" if folder else pinned
@@ -198,6 +203,39 @@ def _pinned_ir(args, ir: dict) -> dict:
     print(f"mlpipe: run {args.run_id!r} uses the version it started with, {pinned}")
     args.ir = path
     return _read_ir(args)
+
+
+def _shipped_runtime() -> tuple[str, str] | None:
+    """(folder holding the runtime versions, this one's hash) when this process runs a runtime
+    shipped beside compiled artifacts (`.mlpipe/runtime/<hash>/mlpipe/`); None when installed."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    version_dir = os.path.dirname(package)
+    versions = os.path.dirname(version_dir)
+    if os.path.basename(package) != "mlpipe" or os.path.basename(versions) != "runtime":
+        return None
+    return versions, os.path.basename(version_dir)
+
+
+def _keep_runtime(args, own: tuple[str, str] | None, pinned) -> None:
+    """One runtime per run: a task started with another shipped runtime than the one the run's
+    first task recorded (the DAG / flow file was recompiled by a newer mlpipe meanwhile) runs
+    again, in this process, with the recorded runtime first on PYTHONPATH."""
+    if own is None or not isinstance(pinned, str) or pinned == own[1]:
+        return
+    if not re.fullmatch(r"[0-9a-f]{8,64}", pinned) or args.argv is None:
+        return
+    target = os.path.join(own[0], pinned)
+    if not os.path.isfile(os.path.join(target, "mlpipe", "runtime", "__main__.py")):
+        raise _UsageError(
+            f"run {args.run_id!r} started with mlpipe runtime {pinned}, which is no longer in "
+            f"{own[0]} (compiled again too often since): start a new run"
+        )
+    print(f"mlpipe: run {args.run_id!r} uses the runtime it started with, {pinned}", flush=True)
+    sys.stderr.flush()
+    mine = os.path.join(own[0], own[1])
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != mine]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([target, *rest]))
+    os.execve(sys.executable, [sys.executable, "-m", "mlpipe.runtime", *args.argv], env)
 
 
 def _context(args) -> tuple[dict, RunContext]:
@@ -257,6 +295,8 @@ def _on_sigterm(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # The arguments to run again with (see _keep_runtime); only when started as a command.
+    args.argv = list(sys.argv[1:]) if argv is None else None
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -243,3 +245,45 @@ def test_pin_version_keeps_a_run_on_the_bundle_it_started_with(world):
     r = run_step(v2, "b", "r1")
     assert r.returncode == 2
     assert "started with pipeline version cli.v1.json, which is no longer" in r.stderr
+
+
+def test_pin_version_keeps_a_run_on_the_runtime_it_started_with(world, tmp_path):
+    """mlpipe upgraded between two tasks of one run (a recompile shipped a new runtime beside the
+    old one): the later task runs again with the runtime the run's first task recorded."""
+    from mlpipe.backends.base import runtime_files
+
+    w = world
+    ir = setup(w)
+    versions = tmp_path / "out" / ".mlpipe" / "runtime"
+    _, files = runtime_files()
+    for name, marker in (("a" * 16, "OLD"), ("b" * 16, "NEW")):
+        for rel, data in files.items():
+            path = versions / name / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if rel == "mlpipe/runtime/__main__.py":  # says which runtime runs, then runs
+                data = data.replace(
+                    b"\ndef main(", f"\nprint('{marker} RUNTIME')\n\n\ndef main(".encode()
+                )
+            path.write_bytes(data)
+
+    def run_step(name, run, version):
+        return subprocess.run(
+            [sys.executable, "-m", "mlpipe.runtime", "run-step", f"--ir={ir}", f"--step={name}"]
+            + [f"--run-id={run}", "--pin-version", "--cache-dir", w.cache],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(versions / version)},
+        )
+
+    r = run_step("a", "r1", "a" * 16)
+    assert r.returncode == 0 and r.stdout.startswith("OLD RUNTIME"), r.stdout + r.stderr
+    version = json.loads((w.ds / ".mlpipe" / "runs" / "r1" / "version.json").read_text())
+    assert version == {"bundle": "ir.json", "runtime": "a" * 16}
+    r = run_step("b", "r1", "b" * 16)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"uses the runtime it started with, {'a' * 16}" in r.stdout
+    assert r.stdout.splitlines()[:3:2] == ["NEW RUNTIME", "OLD RUNTIME"]
+    # the run's runtime was removed meanwhile (compiled again too often): say so, run nothing
+    shutil.rmtree(versions / ("a" * 16))
+    r = run_step("b", "r1", "b" * 16)
+    assert r.returncode == 2 and f"started with mlpipe runtime {'a' * 16}" in r.stderr
