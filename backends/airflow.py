@@ -33,6 +33,7 @@ from importlib import resources
 import jinja2
 
 from ..errors import MlpipeError, Problem
+from ..images import step_image
 from ..ir import (
     PipelineIR,
     Schedule,
@@ -426,7 +427,7 @@ class AirflowBackend(Backend):
         fires = self.schedule_fires(ctx, schedule) if schedule is not None else None
         sched = schedule_code(pipeline, fires)
         kube = ctx.profile == "kubernetes"
-        tasks, pools = _tasks(pipeline, ids, kube)
+        tasks, pools = _tasks(pipeline, ids, kube, ctx)
         edges, roots = _edges(pipeline, ids)
         description = pipeline.description or ""
         watch = None
@@ -504,7 +505,7 @@ def _warn_parse_time(pipeline: PipelineIR, ctx: CompileContext) -> None:
         )
 
 
-def _tasks(pipeline: PipelineIR, ids: dict[str, str], kube: bool) -> tuple[list, dict]:
+def _tasks(pipeline: PipelineIR, ids: dict[str, str], kube: bool, ctx) -> tuple[list, dict]:
     """The template's task entries in topological order, and the pools of the compute targets."""
     pools: dict[str, dict] = {}
     tasks = []
@@ -535,12 +536,12 @@ def _tasks(pipeline: PipelineIR, ids: dict[str, str], kube: bool) -> tuple[list,
                 "slots": slots,
             }
         if kube:
-            t.update(_pod_task(pipeline, step))
+            t.update(_pod_task(pipeline, step, ctx))
         tasks.append(t)
     return tasks, pools
 
 
-def _pod_task(pipeline: PipelineIR, step: Step) -> dict:
+def _pod_task(pipeline: PipelineIR, step: Step, ctx) -> dict:
     """A KubernetesPodOperator task's own arguments (the placement is its compute's template)."""
     compute = compute_of(pipeline, step)
     namespace = merged_placement(pipeline, compute).namespace
@@ -555,7 +556,7 @@ def _pod_task(pipeline: PipelineIR, step: Step) -> dict:
     env_vars["MLPIPE_RUNNER"] = "airflow"  # step records say which runner ran them
     return {
         "snapshot": py_str(step.snapshot.hash),
-        "image": py_str(image_of(pipeline, step)),
+        "image": py_str(step_image(ctx, pipeline, step, "airflow", image_of(pipeline, step))),
         "namespace": py_str(namespace) if namespace else None,
         "pod_template": py_str(compute.name if compute else ""),
         "env_vars": py_compact(dict(sorted(env_vars.items())), 8, 9),

@@ -75,7 +75,9 @@ class CompileContext:
 
     def warn(self, origin, message: str) -> None:
         file = origin.file if origin is not None else "pipeline"
-        self.warnings.append(Problem(file, origin.line if origin is not None else None, message))
+        problem = Problem(file, origin.line if origin is not None else None, message)
+        if problem not in self.warnings:  # one DAG per schedule renders the same steps again
+            self.warnings.append(problem)
 
 
 SUPPORTED, APPROXIMATED, UNSUPPORTED = "supported", "approximated", "unsupported"

@@ -25,6 +25,7 @@ from string import Template
 from zoneinfo import ZoneInfo
 
 from ..errors import MlpipeError, Problem
+from ..images import built_by_mlpipe, step_image
 from ..ir import (
     Compute,
     Environment,
@@ -90,6 +91,7 @@ PREFIX_HEAD = (
     f" {_INSTALL} 'kfp=={spec.KFP_SDK_VERSION}' --no-deps\n"
 )
 PREFIX_TAIL = '  export MLPIPE_USE_CURRENT_PYTHON=1\nfi\nexec "$0" "$@"\n'
+BUILT_PREFIX = 'set -e\nif [ -n "${KFP_POD_NAME:-}" ]; then\n' + PREFIX_TAIL
 LAUNCH = (
     "program_path=$(mktemp -d)\n"
     'printf "%s" "$0" > "$program_path/ephemeral_component.py"\n'
@@ -258,7 +260,7 @@ class _StepPlan:
     inputs: list[tuple[str, str]]  # (input name, KFP parameter type)
     parameters: dict[str, str]  # input name -> pipeline parameter name
     image: str
-    packages: list[str]
+    packages: list[str] | None  # None: an image `mlpipe images` built has them all
     compute: Compute | None
     upstream: list[str]
     snapshot: str = ""  # base64 .tar.gz when embedded
@@ -414,8 +416,8 @@ class KfpBackend(Backend):
                     function=python_name(name),
                     inputs=inputs,
                     parameters={parameter_input(p): p for p in used},
-                    image=_image(pipeline, env),
-                    packages=_packages(env),
+                    image=step_image(ctx, pipeline, step, "kfp", _image(pipeline, env)),
+                    packages=None if built_by_mlpipe(pipeline, step) else _packages(env),
                     compute=compute,
                     upstream=sorted(tasks[u] for u in deps[name] if u in tasks),
                     snapshot=embedded.get(step.snapshot.hash, ""),
@@ -601,6 +603,9 @@ class KfpBackend(Backend):
             pipeline=ps.pipeline_info.name,
             payload=payload,
         )
+        # The summary runs mlpipe's image of steps without an Environment when one is built.
+        built = built_by_mlpipe(pipeline, None)
+        default_image = pipeline.kubernetes.default_image or DEFAULT_IMAGE
         self._add_executor(
             ps,
             deployment,
@@ -608,8 +613,8 @@ class KfpBackend(Backend):
             task=SUMMARY_TASK,
             display=SUMMARY_TASK,
             inputs=inputs,
-            image=pipeline.kubernetes.default_image or DEFAULT_IMAGE,
-            command=["sh", "-c", _prefix([]), "sh", "-ec", LAUNCH, module],
+            image=step_image(None, pipeline, None, "kfp", default_image),
+            command=["sh", "-c", _prefix(None if built else []), "sh", "-ec", LAUNCH, module],
             function=SUMMARY_FUNCTION,
             upstream=sorted(plan.task for plan in plans),
             after_all=True,
@@ -625,7 +630,10 @@ def _to_dict(message) -> dict:
     return json_format.MessageToDict(message)
 
 
-def _prefix(packages: list[str]) -> str:
+def _prefix(packages: list[str] | None) -> str:
+    """The pod's start-up script; None for an image `mlpipe images` built: it installs nothing."""
+    if packages is None:
+        return BUILT_PREFIX
     install = ""
     if packages:
         install = f"  {_INSTALL} " + " ".join(shlex.quote(p) for p in packages) + "\n"

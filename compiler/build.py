@@ -203,6 +203,7 @@ class Builder:
                 or any(s.continue_on_step_failure for s in self.p._submissions),
                 origin=self.p.origin,
                 kubernetes=ir.KubernetesPlacement(**_placement(cfg.kubernetes)),
+                images=ir.ImageSettings(**cfg.images) if cfg.images else None,
             )
         except Exception as exc:  # pydantic validation of user-provided values
             self.problem(self.p.origin, f"cannot represent this pipeline: {exc}")

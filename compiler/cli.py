@@ -252,6 +252,30 @@ def compile_cmd(
     _guard(go)
 
 
+@app.command("images")
+def images_cmd(
+    target: Annotated[str, typer.Option("--target", "-t", help="airflow, prefect or kfp")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder of the build contexts")],
+    file: FileArg = None,
+    module: ModuleOpt = None,
+    capture_timeout: TimeoutOpt = CAPTURE_TIMEOUT,
+):
+    """Write a build context (Dockerfile + pinned requirements + the step runtime) per step
+    environment, for the kubernetes profiles and KFP; images.txt lists `<image> <folder>`."""
+
+    def go():
+        from .images import write_images
+
+        result = _capture(file, module, capture_timeout)
+        source_key = _source_of(file, module)[1]
+        specs, folders = write_images(result.pipelines, output, target, source_key)
+        for spec, folder in zip(specs, folders, strict=True):
+            err.out(f"wrote {output / folder} for {spec.ref}", highlight=False)
+        err.out(f"wrote {output / 'images.txt'}", highlight=False)
+
+    _guard(go)
+
+
 @app.command("run")
 def run_cmd(
     file: FileArg = None,

@@ -214,6 +214,14 @@ class KubernetesPlacement(_Model):
     env_from: list[dict[str, str]] = Field(default_factory=list)
 
 
+class ImageSettings(_Model):
+    """mlpipe.yaml `images:`: the registry the step images of `mlpipe images` are pushed to."""
+
+    registry: str
+    base_image: str | None = None
+    exclude_newer: str | None = None
+
+
 class Compute(_Model):
     name: str
     type: str = "amlcompute"
@@ -399,6 +407,8 @@ class PipelineIR(_Model):
     continue_on_step_failure: bool = False
     # mlpipe.yaml `kubernetes:` defaults (default image, namespace, ...) for the kubernetes profiles.
     kubernetes: KubernetesPlacement = Field(default_factory=KubernetesPlacement)
+    # mlpipe.yaml `images:`; when set, the kubernetes profiles and KFP run mlpipe's step images.
+    images: ImageSettings | None = None
     origin: Origin | None = None
 
     # ---- lookups

@@ -65,6 +65,8 @@ class WorkspaceConfig:
     computes: dict[str, ComputeDecl]
     vm_sizes: dict[str, VmSize]
     kubernetes: dict
+    # `images:` (the registry `mlpipe images` builds for, see compiler/images.py); {} when absent
+    images: dict = field(default_factory=dict)
 
     def where(self, line: int | None) -> tuple[str, int | None]:
         return (str(self.path) if self.path else CONFIG_NAME, line)
@@ -225,7 +227,7 @@ def _parse(path: Path) -> WorkspaceConfig:
 
     data = _read_mapping(path, fail)
     lines = data["__lines__"]
-    known = {"workspace", "datastores", "computes", "vm_sizes", "kubernetes"}
+    known = {"workspace", "datastores", "computes", "vm_sizes", "kubernetes", "images"}
     for key in data:
         if key != "__lines__" and key not in known:
             fail(
@@ -246,6 +248,7 @@ def _parse(path: Path) -> WorkspaceConfig:
         computes=computes,
         vm_sizes=vm_sizes,
         kubernetes=kube,
+        images=parse_images(data.get("images"), lines.get("images"), fail),
     )
 
 
@@ -586,3 +589,50 @@ _PLACEMENT_KEYS = {
     "volumes": _volumes,
     "env_from": _env_from,
 }
+
+
+# ----------------------------------------------------------------------------------- images:
+IMAGES_KEYS = {"registry", "base_image", "exclude_newer"}
+_REGISTRY = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*")
+
+
+def parse_images(raw, line: int | None, fail) -> dict:
+    """mlpipe.yaml `images:`: where the step images `mlpipe images` writes build contexts for are
+    pushed (`registry`), optionally the image they are built FROM (`base_image`) and the date
+    their requirements are resolved as of (`exclude_newer`, so the lock is reproducible)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        fail(line, "images: must be a mapping, e.g. {registry: myacr.azurecr.io/mlpipe}")
+    lines = raw.get("__lines__", {})
+    plain = _strip(raw)
+    bad = set(plain) - IMAGES_KEYS
+    if bad:
+        fail(
+            lines.get(sorted(bad)[0], line),
+            f"images: unknown key(s) {', '.join(sorted(bad))}; expected "
+            f"{', '.join(sorted(IMAGES_KEYS))}",
+        )
+    registry = plain.get("registry")
+    if not isinstance(registry, str) or not _REGISTRY.fullmatch(registry.strip().rstrip("/")):
+        fail(
+            lines.get("registry", line),
+            "images: registry must be a registry and repository prefix in lower case, e.g. "
+            "myacr.azurecr.io/mlpipe (images are pushed as <registry>/<environment>:<hash>)",
+        )
+    out = {"registry": registry.strip().rstrip("/")}
+    base = plain.get("base_image")
+    if base is not None:
+        if not isinstance(base, str) or not base.strip() or any(c.isspace() for c in base.strip()):
+            fail(lines.get("base_image", line), "images: base_image must be an image reference")
+        out["base_image"] = base.strip()
+    when = plain.get("exclude_newer")
+    if when is not None:
+        text = when.isoformat() if hasattr(when, "isoformat") else str(when)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})?)?", text):
+            fail(
+                lines.get("exclude_newer", line),
+                "images: exclude_newer must be a date (2026-11-30) or an RFC 3339 time",
+            )
+        out["exclude_newer"] = text
+    return out

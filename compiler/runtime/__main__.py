@@ -78,7 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument(
             "--use-current-python",
             action="store_true",
-            help="do not build the step's environment (the image already has its packages)",
+            # images `mlpipe images` built set MLPIPE_USE_CURRENT_PYTHON=1: their packages are in
+            default=os.environ.get("MLPIPE_USE_CURRENT_PYTHON", "").strip().lower()
+            in ("1", "true", "yes"),
+            help="do not build the step's environment (the image already has its packages); "
+            "default from MLPIPE_USE_CURRENT_PYTHON",
         )
     return p
 
