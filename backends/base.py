@@ -72,6 +72,8 @@ class CompileContext:
     # compile_pipelines only once every pipeline of the compile rendered: a failed compile writes
     # nothing anywhere.
     deferred_writes: list[Callable[[], None]] = field(default_factory=list)
+    # Warnings that name several steps, by what they are about (compiler/images.py).
+    grouped: dict = field(default_factory=dict)
 
     def warn(self, origin, message: str) -> None:
         file = origin.file if origin is not None else "pipeline"

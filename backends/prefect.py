@@ -27,6 +27,7 @@ from importlib import resources
 import yaml
 
 from ..errors import MlpipeError, Problem
+from ..images import warn_prefect_images
 from ..ir import (
     Compute,
     DataPath,
@@ -448,6 +449,8 @@ class PrefectBackend(Backend):
         for sched in pipeline.schedules:  # prefect.yaml (render_shared) formats them
             self.schedule_fires(ctx, sched)
         model = self._model(pipeline, ctx.profile)
+        if ctx.profile == "kubernetes":
+            warn_prefect_images(ctx, pipeline, step_image)
         flow_code = (
             _jinja()
             .get_template(FLOW_TEMPLATE)

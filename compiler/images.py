@@ -19,6 +19,7 @@ same tag gives the same requirements.txt on every machine.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -31,7 +32,10 @@ from pathlib import Path
 from .errors import MlpipeError, Problem
 from .ir import Environment, PipelineIR, Step
 
-TARGETS = ("airflow", "prefect", "kfp")
+# Prefect's Kubernetes jobs start `prefect flow-run execute` in an image holding the compiled flow
+# folder, whose flow file names the images: no content-addressed image can hold it (see
+# docs/prefect.md#profile-kubernetes), so `mlpipe images` builds for these targets only.
+TARGETS = ("airflow", "kfp")
 # Bumped whenever the Dockerfile's shape changes: every tag changes with it.
 RECIPE = "1"
 # The base image per Python version (the runtime needs 3.11 or newer): a full release tag on one
@@ -127,12 +131,43 @@ def step_image(ctx, pipeline: PipelineIR, step: Step | None, target: str, fallba
                 "`mlpipe images` does not build: the image needs Python >= 3.11 and mlpipe's "
                 "step runtime on PYTHONPATH (docs/kfp.md#images)"
             )
-        ctx.warn(
-            step.origin,
-            f"step {step.name!r} runs in image {fallback}, which may lack mlpipe's step runtime "
-            f"({why})",
-        )
+        warn_grouped(ctx, step, fallback, f"which may lack mlpipe's step runtime ({why})")
     return fallback
+
+
+def warn_grouped(ctx, step: Step, image: str, why: str) -> None:
+    """One warning per image and reason, at the first such step's line, naming the steps (a
+    5000-step pipeline without a registry gets one line, not 5000)."""
+    key = (image, why)
+    seen = ctx.grouped.setdefault(key, {"steps": [], "at": None})
+    if step.name in seen["steps"]:  # one DAG per schedule renders the same steps again
+        return
+    seen["steps"].append(step.name)
+    names = seen["steps"]
+    shown = ", ".join(repr(n) for n in names[:3])
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    what = "step" if len(names) == 1 else "steps"
+    verb = "runs" if len(names) == 1 else "run"
+    message = f"{what} {shown}{more} {verb} in image {image}, {why}"
+    if seen["at"] is None:
+        seen["at"] = len(ctx.warnings)
+        ctx.warn(step.origin, message)
+    else:
+        first = ctx.warnings[seen["at"]]
+        ctx.warnings[seen["at"]] = dataclasses.replace(first, message=message)
+
+
+def warn_prefect_images(ctx, pipeline: PipelineIR, image_of) -> None:
+    """Prefect's kubernetes profile: every step's job image is the platform team's own (it must
+    hold Prefect, prefect-kubernetes, mlpipe's runtime and the compiled folder), so each step
+    is a compile warning at its line naming that image."""
+    why = (
+        "which may lack mlpipe's step runtime: Prefect job images are not built by `mlpipe "
+        "images`; build one holding Prefect, prefect-kubernetes and the compiled folder "
+        "(docs/prefect.md#profile-kubernetes)"
+    )
+    for step in pipeline.steps:
+        warn_grouped(ctx, step, image_of(pipeline, step), why)
 
 
 def built_by_mlpipe(pipeline: PipelineIR, step: Step | None) -> bool:
@@ -366,6 +401,12 @@ def write_images(
     images.txt; returns the images and the folders written."""
     from .backends.base import write_artifacts
 
+    if target == "prefect":
+        raise MlpipeError(
+            "mlpipe images builds no Prefect images: a Prefect Kubernetes job's image holds "
+            "Prefect and the compiled flow folder; build it as docs/prefect.md#profile-kubernetes "
+            "says (the folder carries the step runtime)"
+        )
     if target not in TARGETS:
         raise MlpipeError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
     specs: dict[str, ImageSpec] = {}

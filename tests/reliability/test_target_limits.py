@@ -13,6 +13,8 @@ from benchmarks.run import pipeline_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 MLPIPE = str(ROOT / ".venv" / "bin" / "mlpipe")
+# The pods' missing-runtime warning (no image registry here) is not about sizes.
+RUNTIME = "may lack mlpipe's step runtime"
 
 PIPELINE = """\
 from azureml.core import Experiment, Workspace
@@ -95,7 +97,7 @@ def test_large_pipelines_compile_with_a_warning_naming_the_size_and_the_limit(
         text=True,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    warnings = [ln for ln in proc.stderr.splitlines() if ": warning: " in ln]
+    warnings = [ln for ln in proc.stderr.splitlines() if ": warning: " in ln and RUNTIME not in ln]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith("pipeline.py:"), warnings
     for word in words:
@@ -112,7 +114,8 @@ def test_small_pipelines_compile_without_size_warnings(tmp_path):
             text=True,
         )
         assert proc.returncode == 0, proc.stderr
-        assert ": warning: " not in proc.stderr, proc.stderr
+        sizes = [ln for ln in proc.stderr.splitlines() if ": warning: " in ln and RUNTIME not in ln]
+        assert not sizes, proc.stderr
 
 
 def test_the_local_runner_takes_long_experiment_and_step_names(tmp_path):
