@@ -39,7 +39,9 @@ b = PythonScriptStep("step.py", name="plain", source_directory="src")
 c = PythonScriptStep("step.py", name="own image", source_directory="src", runconfig=rc_own)
 pipeline = Pipeline(ws, steps=[a, b, c])
 """
-REGISTRY = "images: {registry: myacr.azurecr.io/mlpipe}\n"
+# A local-path datastore is a PVC in the kubernetes profiles (never a hostPath).
+VOLUME = "kubernetes: {volumes: [{name: data, claim: data-pvc, datastore: workspaceblobstore}]}\n"
+REGISTRY = "images: {registry: myacr.azurecr.io/mlpipe}\n" + VOLUME
 
 
 def project(tmp_path: Path, config: str | None = REGISTRY) -> Path:
@@ -89,7 +91,7 @@ def test_kfp_steps_run_mlpipes_images_and_install_nothing(tmp_path):
 
 
 def test_without_a_registry_every_pod_step_is_warned_about_by_name_and_line(tmp_path):
-    pipeline = project(tmp_path, config=None)
+    pipeline = project(tmp_path, config=VOLUME)
     out = tmp_path / "dags"
     proc = run_cmd(
         [MLPIPE, "compile", str(pipeline), "-t", "airflow", "--profile", "kubernetes"]

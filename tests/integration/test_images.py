@@ -68,6 +68,7 @@ def project(tmp_path: Path) -> Path:
     (folder / "mlpipe.yaml").write_text(
         "workspace: demo\ndatastores: {workspaceblobstore: ./data}\n"
         "images: {registry: myacr.azurecr.io/mlpipe}\n"
+        "kubernetes: {volumes: [{name: data, claim: data-pvc, datastore: workspaceblobstore}]}\n"
     )
     (folder / "pipeline.py").write_text(PIPELINE)
     return folder / "pipeline.py"
