@@ -118,6 +118,25 @@ def test_chain_with_closure_and_run_after_keeps_its_order(target, pipeline_copy,
 
 
 @by_target
+def test_nested_step_lists_and_sequences_keep_their_order(target, pipeline_copy, tmp_path):
+    p = pipeline_copy("nested_lists")
+    outcome, ran = run(target, p, tmp_path / "out")
+    assert outcome.ok, outcome.log
+    assert sorted(ran) == ["s1", "s2", "s3", "seq_a", "seq_b", "seq_c", "seq_d"]
+    assert max(ran.index("seq_a"), ran.index("seq_b")) < ran.index("seq_c") < ran.index("seq_d")
+
+
+@by_target
+def test_output_file_dataset_config_forms_give_the_local_outputs(target, pipeline_copy, tmp_path):
+    p = pipeline_copy("ofdc_as_input")
+    outcome, ran = run(target, p, tmp_path / "out")
+    assert outcome.ok, outcome.log
+    assert ran[0] == "produce"
+    assert sorted(ran[1:]) == ["read_default", "read_named", "read_tabular", "read_uploaded"]
+    assert outputs_of_single_run(p) == local_reference(pipeline_copy, "ofdc_as_input")
+
+
+@by_target
 def test_fanout_fanin_with_typed_parameter_overrides(target, pipeline_copy, tmp_path):
     p = pipeline_copy("fanout_fanin")
     outcome, ran = run(target, p, tmp_path / "out", params={"epochs": 5})
