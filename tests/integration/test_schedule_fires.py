@@ -103,6 +103,8 @@ def write_pipeline(folder: Path) -> Path:
         published = pipeline.publish(name="p")
         """)
     (folder / "pipeline.py").write_text(source + calls)
+    # KFP pods run built images: with a registry there is no missing-runtime warning to ignore
+    (folder / "mlpipe.yaml").write_text("images:\n  registry: registry.example/mlpipe\n")
     return folder / "pipeline.py"
 
 
