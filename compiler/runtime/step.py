@@ -151,6 +151,9 @@ class _Step:
         self.cache_dir = ctx.resolved_cache_dir()
         self.stat_cache = StatCache(self.cache_dir)
         self.run_safe = safe_name(ctx.run_id)
+        # v1 gives every step its own run; its id is what the script sees as `run.id` and what
+        # `{run-id}` in an output destination means, so two steps' same-named outputs never meet.
+        self.step_run_id = f"{self.run_safe}_{safe_name(step_name)}"
         self.runner = ctx.runner or os.environ.get("MLPIPE_RUNNER") or None
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._out_lock = threading.Lock()
@@ -563,7 +566,7 @@ class _Step:
         env[RUN_CONTEXT_ENV] = context_file
         env["MLPIPE_RUN_ID"] = self.ctx.run_id
         env["MLPIPE_STEP"] = self.name
-        env["AZUREML_RUN_ID"] = f"{self.run_safe}_{safe_name(self.name)}"
+        env["AZUREML_RUN_ID"] = self.step_run_id
         return env
 
     def execute(self, argv: list[str], cwd: str, env: dict, logdir: str) -> int:
@@ -647,7 +650,7 @@ class _Step:
                 ]
             # A datastore alone (empty path) means v1's default layout, never the datastore root.
             template = (o.get("destination") or "").strip("/") or DEFAULT_DESTINATION
-            destination = template.replace("{run-id}", self.run_safe)
+            destination = template.replace("{run-id}", self.step_run_id)
             destination = destination.replace("{output-name}", name).strip("/")
             location = self.datastores.location(o["datastore"], destination)
             fp = local_tree_fingerprint(files)
@@ -925,7 +928,7 @@ class _Attempt:
             output_dirs[o["name"]] = d
         context_file = os.path.join(workdir, "run_context.json")
         run_context = {
-            "id": f"{st.run_safe}_{safe_name(st.name)}",
+            "id": st.step_run_id,
             "run_id": ctx.run_id,
             "step": st.name,
             "experiment": ctx.experiment or ir.get("name"),

@@ -27,7 +27,7 @@ def test_pipeline_runs_on_object_stores_and_reuses(object_stores, tmp_path):
     (run_folder, recs) = next(iter(runs.items()))
     assert {s: r["status"] for s, r in recs.items()} == {"prep": "completed", "train": "completed"}
     prepared = recs["prep"]["outputs"]["prepared"]
-    assert prepared["url"] == f"{p.az}/prepared/{run_folder}"
+    assert prepared["url"] == f"{p.az}/prepared/{run_folder}_prep"  # {run-id}: the step run
     files = p.listing(prepared["url"])
     assert ".mlpipe-output.json" in files and "parts/sub_c.txt" in files
     assert p.read(prepared["url"] + "/parts/a.txt") == b"ALPHA\n"
@@ -108,7 +108,7 @@ def test_two_runs_at_once_both_succeed_and_keep_everything(object_stores, tmp_pa
         for rec in recs.values():
             for out in rec["outputs"].values():
                 assert store.output_complete(out["url"]), out
-        assert recs["prep"]["outputs"]["prepared"]["path"] == f"prepared/{run_folder}"
+        assert recs["prep"]["outputs"]["prepared"]["path"] == f"prepared/{run_folder}_prep"
     # Each run registered its output (distinct version numbers under concurrency come from the
     # write-once dataset registry, State.add_version: tested in test_store.py).
     assert all(r["outputs"]["prepared"]["registered"]["version"] >= 1 for r in runs_prep(runs))

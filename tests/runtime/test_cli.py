@@ -11,6 +11,7 @@ import sys
 from helpers import RECORD, executed, from_step, inp, out, output, par, pipeline, step, write_source
 
 from mlpipe.ir import Parameter
+from mlpipe.runtime.state import safe_name
 from mlpipe.snapshot import write_snapshot
 
 A = (
@@ -92,6 +93,11 @@ def test_run_step_cli(world, tmp_path):
     assert res["status"] == "completed" and res["outputs"]["o"]["fingerprint"]
     assert open(res["outputs"]["o"]["url"] + "/w.txt").read() == "hellohello"
     assert executed(w.side) == ["a", "b"]
+    # Both steps name their output "o" under the default `dataset/{run-id}/{output-name}`: as in
+    # v1, {run-id} is each step's own run, so b's output never replaces a's.
+    a_dir, b_dir = (w.ds / "dataset" / f"{safe_name(run)}_{s}" / "o" for s in ("a", "b"))
+    assert sorted(os.listdir(a_dir)) == ["v.txt"] and sorted(os.listdir(b_dir)) == ["w.txt"]
+    assert res["outputs"]["o"]["url"].rstrip("/").endswith(f"{safe_name(run)}_b/o")
 
     # a new run: both reused, one decision line each
     run2 = "scheduled__2026-01-02T00:00:00+00:00"

@@ -235,7 +235,7 @@ def test_upload_globs_and_registration(world):
     )
     res = w.run(ir)
     assert res.ok, w.output()
-    up = w.ds / "uploads" / res.run_id
+    up = w.ds / "uploads" / f"{res.run_id}_writer"  # {run-id}: the step run
     files = sorted(str(p.relative_to(up)) for p in up.rglob("*") if p.is_file())
     assert files == ["logs/run.log", "model.pkl"]
     versions = registered_versions(w.ds, "my_data")

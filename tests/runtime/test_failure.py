@@ -83,7 +83,7 @@ def test_failure_stops_downstream_and_fix_reruns(world):
     rec = json.loads((w.ds / ".mlpipe" / "runs" / res.run_id / "steps" / "b.json").read_text())
     assert rec["status"] == "failed" and rec["exit_code"] == 3 and rec["outputs"] == {}
     assert not (w.ds / ".mlpipe" / "cache" / f"{rec['fingerprint']}.json").exists()
-    assert sorted(p.name for p in (w.ds / "out" / res.run_id).iterdir()) == ["a", "d"]
+    assert sorted(p.name for p in (w.ds / "out").iterdir()) == [f"{res.run_id}_{s}" for s in "ad"]
     log = (w.ds / ".mlpipe" / "runs" / res.run_id / "logs" / "b.stderr.log").read_text()
     assert "badly wrong" in log
 

@@ -161,7 +161,7 @@ def test_reuse_scenario(world):
     res = w.run(build(w))
     assert res.ok, w.output()
     assert sorted(executed(w.side)) == sorted(ALL)
-    report_dir = w.ds / "reports" / res.run_id / "report"
+    report_dir = w.ds / "reports" / f"{res.run_id}_report" / "report"
     assert (report_dir / "report.md").read_text() == "# model(ALPHA BETA, lr=0.5, v=1)"
     first_run = res.run_id
 
@@ -181,7 +181,7 @@ def test_reuse_scenario(world):
     res = w.run(build(w))
     assert res.ok, w.output()
     assert sorted(executed(w.side)) == ["report", "stamp", "train"]
-    report_dir = w.ds / "reports" / res.run_id / "report"
+    report_dir = w.ds / "reports" / f"{res.run_id}_report" / "report"
     assert (report_dir / "report.md").read_text() == "# model(ALPHA BETA, lr=0.5, v=2)"
 
     # a non-script file in the source directory counts too (the whole folder is the snapshot) —

@@ -140,7 +140,7 @@ def test_gone_outputs_and_allow_reuse_false(world):
     w = world
     seed(w)
     first = w.run(build(w))
-    shutil.rmtree(w.ds / "dataset" / first.run_id / "prepared")
+    shutil.rmtree(w.ds / "dataset" / f"{first.run_id}_prep" / "prepared")
     res = w.run(build(w))
     assert reasons(w, res)["prep"] == f"the outputs of run {first.run_id} are gone"
     ir = build(w)
