@@ -5,7 +5,7 @@ level; docs/architecture.md):
 - maps (node_selector, labels, annotations, security_context, pod_security_context) merge key
   by key, the compute's value winning;
 - lists (tolerations, image_pull_secrets, volumes, env_from) are the workspace's followed by the
-  compute's, each item once;
+  compute's, each item once; an env_from variable the compute also sets is the compute's;
 - single values (namespace, service_account, priority_class, default_image) are the compute's,
   else the workspace's.
 
@@ -79,7 +79,10 @@ def merge(
         tolerations=union(workspace.tolerations, own.tolerations),
         image_pull_secrets=union(workspace.image_pull_secrets, own.image_pull_secrets),
         volumes=union(workspace.volumes, own.volumes),
-        env_from=union(workspace.env_from, own.env_from),
+        env_from=union(
+            [e for e in workspace.env_from if e["env"] not in {o["env"] for o in own.env_from}],
+            own.env_from,
+        ),
     )
 
 
@@ -299,6 +302,35 @@ def kubernetes_problems(pipeline: PipelineIR) -> list[Problem]:
                         file,
                         line,
                         f"{where}: two volumes with the {field} {dup[0]!r} in one pod; give each volume its own name and mount path",
+                    )
+                )
+    problems.extend(_env_clashes(pipeline))
+    return problems
+
+
+# Set by the step runtime in the step's process, so a pod variable of that name never arrives.
+_RUNTIME_ENV = ("MLPIPE_", "AZUREML_", "AML_PARAMETER_", "PATH", "VIRTUAL_ENV", "PYTHONUNBUFFERED")
+
+
+def _env_clashes(pipeline: PipelineIR) -> list[Problem]:
+    """env_from variables a step would never see: the runtime or the step's environment sets a
+    variable of the same name in the step's process, after the pod's own environment."""
+    problems = []
+    for step in pipeline.steps:
+        names = {e["env"] for e in merged_placement(pipeline, compute_of(pipeline, step)).env_from}
+        env = next((e for e in pipeline.environments if e.key == step.environment), None)
+        own = {*(env.env_vars if env else {}), *step.env_vars}
+        for name in sorted(names):
+            if name in own or name.startswith(_RUNTIME_ENV[:3]) or name in _RUNTIME_ENV[3:]:
+                by = "the step's environment variables" if name in own else "mlpipe's step runtime"
+                where = step.origin or pipeline.origin
+                problems.append(
+                    Problem(
+                        where.file if where else pipeline.source_file,
+                        where.line if where else None,
+                        f"step {step.name!r}: mlpipe.yaml env_from sets {name!r}, which {by} "
+                        "also set, so the step would never see the secret / config map value: "
+                        "rename the env_from variable",
                     )
                 )
     return problems

@@ -86,6 +86,9 @@ def test_the_compute_merges_over_the_workspace_by_one_rule():
     assert merged.security_context == {"runAsNonRoot": True, "runAsUser": 2000}
     assert [v["name"] for v in merged.volumes] == ["d", "c"]
     assert merged.env_from == [{"secret": "s", "key": "k", "env": "K"}]
+    # one variable, two sources: the compute's, like a map key
+    other = KubernetesPlacement(env_from=[{"config_map": "m", "key": "k", "env": "K"}])
+    assert merge(workspace, other).env_from == [{"config_map": "m", "key": "k", "env": "K"}]
 
 
 PIPELINE = """\
@@ -115,3 +118,44 @@ def test_a_local_datastore_without_a_volume_is_a_compile_error(tmp_path, target)
         proc.stderr
     )
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+ENV_PIPELINE = """\
+from azureml.core import Environment, Workspace
+from azureml.core.runconfig import RunConfiguration
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+env = Environment("train-env")
+env.environment_variables = {"DB_PASSWORD": "placeholder"}
+rc = RunConfiguration()
+rc.environment = env
+step = PythonScriptStep(
+    name="a", script_name="step.py", source_directory=".", runconfig=rc
+)
+Pipeline(workspace=ws, steps=[step])
+"""
+
+
+@pytest.mark.parametrize(
+    "env,by",
+    [("DB_PASSWORD", "the step's environment variables"), ("AZUREML_RUN_ID", "step runtime")],
+)
+def test_an_env_from_variable_the_step_never_sees_is_a_compile_error(tmp_path, env, by):
+    """The runtime sets the environment's variables (and its own) in the step's process after the
+    pod's, so a secret under one of those names would silently never arrive."""
+    (tmp_path / "mlpipe.yaml").write_text(
+        "datastores:\n  workspaceblobstore: s3://bucket/ml\n"
+        f"kubernetes:\n  env_from: [{{secret: db, key: password, env: {env}}}]\n"
+    )
+    (tmp_path / "pipeline.py").write_text(ENV_PIPELINE)
+    (tmp_path / "step.py").write_text("print('a')\n")
+    out = tmp_path / "out"
+    cmd = [MLPIPE, "compile", "pipeline.py", "--target", "airflow", "--profile", "kubernetes"]
+    proc = subprocess.run(
+        [*cmd, "-o", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"pipeline.py:11: step 'a': mlpipe.yaml env_from sets {env!r}" in proc.stderr
+    assert by in proc.stderr and "Traceback" not in proc.stderr and not out.exists()
