@@ -31,13 +31,14 @@ def apply_side_effects(
     pipelines: list[PipelineIR], pipeline_dir: Path, say: Callable[[str], None]
 ) -> None:
     """Perform every pipeline's recorded uploads, then its dataset registrations."""
+    pipelines = [p for p in pipelines if p.uploads or p.registrations]
+    if not pipelines:
+        return  # the usual case: a compile does not load the local runner's modules
     from .api import _live
     from .local import _ir_dict
 
     done: set[str] = set()
     for p in pipelines:
-        if not p.uploads and not p.registrations:
-            continue
         info = WorkspaceInfo.from_ir(_ir_dict(p, pipeline_dir))
         for up in p.uploads:
             key = "upload:" + up.model_dump_json()

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pathspec
 
-from .runtime.fingerprint import _RACY_SECONDS, combine
-from .runtime.step import default_cache_dir
+from .runtime.fingerprint import _RACY_SECONDS, combine, default_cache_dir
 from .runtime.store import sha256_file
 
 ALWAYS_IGNORED_DIRS = frozenset({".mlpipe", ".git", "__pycache__", ".ipynb_checkpoints"})

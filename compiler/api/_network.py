@@ -95,14 +95,12 @@ def no_network(sess):
     for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
         patch(socket, name, lookup)
 
-    import urllib.error
-    import urllib.request
+    def guard_urllib(request) -> None:
+        def do_open(self, http_class, req, **kwargs):
+            what = f"{req.get_method()} {_safe_url(req.full_url)}"
+            raise request.URLError(refuse(what))
 
-    def do_open(self, http_class, req, **kwargs):
-        what = f"{req.get_method()} {_safe_url(req.full_url)}"
-        raise urllib.error.URLError(refuse(what))
-
-    patch(urllib.request.AbstractHTTPHandler, "do_open", do_open)
+        patch(request.AbstractHTTPHandler, "do_open", do_open)
 
     def guard_requests(adapters) -> None:
         exceptions = sys.modules["requests.exceptions"]
@@ -114,27 +112,38 @@ def no_network(sess):
 
         patch(adapters.HTTPAdapter, "send", send)
 
-    finder = None
-    if "requests.adapters" in sys.modules:
-        _guard_quietly(guard_requests, sys.modules["requests.adapters"])
-    elif importlib.util.find_spec("requests") is not None:
-        # Importing requests costs ~0.1 s and most pipeline files never do: patch it only when
-        # the file imports it.
-        finder = _GuardOnImport("requests.adapters", guard_requests)
-        sys.meta_path.insert(0, finder)
-    else:
-        finder = _StandInFinder(refuse)
-        sys.meta_path.append(finder)
+    finders = _guard_http_clients(guard_urllib, guard_requests, refuse)
     try:
         yield
     finally:
         for owner, name, value in reversed(patches):
             setattr(owner, name, value)
-        if finder is not None:
+        for finder in finders:
             sys.meta_path.remove(finder)
             for mod in [m for m in sys.modules if m == "requests" or m.startswith("requests.")]:
                 if getattr(sys.modules[mod], "__mlpipe_stand_in__", False):
                     del sys.modules[mod]
+
+
+def _guard_http_clients(guard_urllib, guard_requests, refuse) -> list:
+    """Guard urllib.request and requests: now if imported, else when the pipeline file imports
+    them (~15 ms and ~0.1 s of a compile's start-up, and most files never do; without requests
+    installed, a stand-in serves it). The import finders installed, to remove afterwards."""
+    finders: list = []
+    if "urllib.request" in sys.modules:
+        guard_urllib(sys.modules["urllib.request"])
+    else:
+        finders.append(_GuardOnImport("urllib.request", guard_urllib))
+        sys.meta_path.insert(0, finders[-1])
+    if "requests.adapters" in sys.modules:
+        _guard_quietly(guard_requests, sys.modules["requests.adapters"])
+    elif importlib.util.find_spec("requests") is not None:
+        finders.append(_GuardOnImport("requests.adapters", guard_requests))
+        sys.meta_path.insert(0, finders[-1])
+    else:
+        finders.append(_StandInFinder(refuse))
+        sys.meta_path.append(finders[-1])
+    return finders
 
 
 def _address(address) -> str:

@@ -17,7 +17,7 @@ _EXPORTS = {
     "RunContext": "step",
     "StepResult": "step",
     "StepInvocationError": "step",
-    "default_cache_dir": "step",
+    "default_cache_dir": "fingerprint",
     "ParameterError": "params",
     "resolve_parameters": "params",
     "StepError": "state",

@@ -17,6 +17,14 @@ FINGERPRINT_VERSION = 1
 _RACY_SECONDS = 2.0
 
 
+def default_cache_dir() -> str:
+    """The machine's mlpipe cache (stat and slice caches). Here, not in step.py: the compiler's
+    snapshot hashing needs it without importing the step runner."""
+    return os.environ.get("MLPIPE_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "mlpipe"
+    )
+
+
 def canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

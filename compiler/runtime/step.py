@@ -27,6 +27,7 @@ from .fingerprint import (
     FINGERPRINT_VERSION,
     StatCache,
     combine,
+    default_cache_dir,
     file_entries,
     local_tree_fingerprint,
     sha256_json,
@@ -58,12 +59,6 @@ def terminate_all() -> None:
 
 class StepInvocationError(ValueError):
     """The step cannot be run as asked (unknown step, malformed IR); the CLI exits 2."""
-
-
-def default_cache_dir() -> str:
-    return os.environ.get("MLPIPE_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "mlpipe"
-    )
 
 
 @dataclass
