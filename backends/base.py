@@ -31,7 +31,7 @@ from json.encoder import encode_basestring as _encode_str
 from pathlib import Path
 
 from ..errors import MlpipeError, Problem
-from ..ir import PipelineIR, Schedule
+from ..ir import PipelineIR, Schedule, hash_doc
 from ..passes.parameters import Parameters
 from ..passes.parameters import resolve as resolve_parameters
 from ..passes.schedules import Fires, check_recurrence, resolve_recurrence
@@ -74,6 +74,9 @@ class CompileContext:
     deferred_writes: list[Callable[[], None]] = field(default_factory=list)
     # Warnings that name several steps, by what they are about (compiler/images.py).
     grouped: dict = field(default_factory=dict)
+    # The pipeline's JSON form (`model_dump(mode="json")`), dumped once per compile for the hash
+    # and shared with the bundle and KFP's per-step slices; read-only. Empty: dump it yourself.
+    ir_doc: dict = field(default_factory=dict)
 
     def warn(self, origin, message: str) -> None:
         file = origin.file if origin is not None else "pipeline"
@@ -276,8 +279,9 @@ class CompileResult:
 # ------------------------------------------------------------------------------------ compiling
 
 
-def bundle_json(pipeline: PipelineIR) -> bytes:
-    doc = pipeline.model_dump(mode="json")
+def bundle_json(pipeline: PipelineIR, doc: dict | None = None) -> bytes:
+    """The IR bundle's bytes; `doc` is the pipeline's JSON form when already dumped."""
+    doc = pipeline.model_dump(mode="json") if doc is None else doc
     try:
         text = pretty_json(doc)
     except _NotPlain:
@@ -405,13 +409,15 @@ def compile_pipelines(
         runtime_dir = f"{RUNTIME_DIR}/{runtime_hash}"
         for rel, data in files.items():
             artifacts[f"{runtime_dir}/{rel}"] = data
-    ir_hashes = [p.ir_hash() for p in pipelines]  # canonical JSON of the whole IR: once each
+    docs = [p.model_dump(mode="json") for p in pipelines]  # the whole IR as JSON: once each
+    ir_hashes = [hash_doc(doc) for doc in docs]
     warnings: list[Problem] = []
     deferred: list[Callable[[], None]] = []
-    for p, ir_hash in zip(pipelines, ir_hashes, strict=True):
-        ctx = _context(p, ir_hash, profile, pipeline_dir, runtime_dir, packed)
+    for p, doc, digest in zip(pipelines, docs, ir_hashes, strict=True):
+        ctx = _context(p, digest, profile, pipeline_dir, runtime_dir, packed)
+        ctx.ir_doc = doc
         if backend.uses_bundle:
-            artifacts[ctx.bundle_path] = bundle_json(p)
+            artifacts[ctx.bundle_path] = bundle_json(p, doc)
             for h, rel in ctx.snapshots.items():
                 artifacts[rel] = packed[h]
         _add_artifacts(artifacts, backend.render(p, ctx))

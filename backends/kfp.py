@@ -40,6 +40,7 @@ from ..passes.placement import (
     pod_resources,
 )
 from ..passes.schedules import Fires, resolve_recurrence
+from ..runtime.irquery import step_parameter_names
 from . import kfp_spec as spec
 from .base import (
     APPROXIMATED,
@@ -265,6 +266,7 @@ class _StepPlan:
     upstream: list[str]
     snapshot: str = ""  # base64 .tar.gz when embedded
     platform: dict = field(default_factory=dict)
+    doc: dict = field(default_factory=dict)  # the step's JSON form (its slice of the IR)
 
 
 class KfpBackend(Backend):
@@ -355,7 +357,9 @@ class KfpBackend(Backend):
             # `nightly.deploy.yaml` would read as pipeline nightly's deploy document.
             stem = stem.removesuffix(".deploy") + "_deploy"
         plans = self._plan(pipeline, ctx)
-        pipeline_spec, deployment, platform_spec = self._build(pipeline, plans, ctx.profile)
+        pipeline_spec, deployment, platform_spec = self._build(
+            pipeline, plans, ctx.profile, _ir_doc(pipeline, ctx)
+        )
         # PipelineSpec.deployment_spec is a Struct: kfp converts the typed deployment config into
         # it. Serialising the typed message directly gives the same document without the detour.
         documents = [_to_dict(pipeline_spec)]
@@ -403,11 +407,13 @@ class KfpBackend(Backend):
             _warn_unset_placement(pipeline, ctx)
         plans = []
         steps = {s.name: s for s in pipeline.steps}
+        # The JSON form compile_pipelines dumped once (the hash): no second dump per step.
+        docs = {d["name"]: d for d in _ir_doc(pipeline, ctx)["steps"]}
         for name in pipeline.topological_order():
             step = steps[name]
             env = envs.get(step.environment) if step.environment else None
             compute = computes.get(step.compute) if step.compute else None
-            used = [p for p in step.parameter_names() if p in params]
+            used = [p for p in step_parameter_names(docs[name]) if p in params]
             inputs = [(parameter_input(p), self.param_types[params[p].type]) for p in used]
             plans.append(
                 _StepPlan(
@@ -424,12 +430,13 @@ class KfpBackend(Backend):
                     platform=_platform_config(pipeline, compute)
                     if ctx.profile == "kubernetes"
                     else {},
+                    doc=docs[name],
                 )
             )
         return plans
 
     # ---------------------------------------------------------------------------- building
-    def _build(self, pipeline: PipelineIR, plans: list[_StepPlan], profile: str):
+    def _build(self, pipeline: PipelineIR, plans: list[_StepPlan], profile: str, doc: dict):
         pb = spec.pb2()
         ps = pb.PipelineSpec()
         ps.pipeline_info.name = pipeline_name(pipeline)
@@ -442,16 +449,16 @@ class KfpBackend(Backend):
 
         deployment = pb.PipelineDeploymentConfig()
         platform: dict[str, dict] = {}
-        ir_base = _ir_base(pipeline)
+        ir_base = _ir_base(doc)
         snapshot_of: dict = {}
         experiment = _experiment(pipeline)
         for plan in plans:
-            ir_slice = _ir_slice(pipeline, ir_base, plan, snapshot_of)
+            ir_slice = _ir_slice(doc, ir_base, plan, snapshot_of)
             self._add_step(pipeline, ps, deployment, plan, experiment, ir_slice)
             if plan.platform:
                 platform[f"exec-{plan.task}"] = plan.platform
 
-        self._add_summary(pipeline, ps, deployment, plans, experiment)
+        self._add_summary(pipeline, ps, deployment, plans, experiment, ir_base)
         if profile == "kubernetes":  # the summary writes the run record to the datastores too
             summary = _platform_config(pipeline, None)
             if summary:
@@ -527,7 +534,7 @@ class KfpBackend(Backend):
         """The complete protobuf PipelineSpec and PlatformSpec (None without Kubernetes settings),
         as the YAML holds them: `deployment_spec` filled the way kfp fills it."""
         pipeline_spec, deployment, platform_spec = self._build(
-            pipeline, self._plan(pipeline, ctx), ctx.profile
+            pipeline, self._plan(pipeline, ctx), ctx.profile, _ir_doc(pipeline, ctx)
         )
         pipeline_spec.deployment_spec.update(_to_dict(deployment))
         return pipeline_spec, platform_spec
@@ -583,7 +590,7 @@ class KfpBackend(Backend):
                 pb.PipelineTaskSpec.TriggerPolicy.TriggerStrategy.ALL_UPSTREAM_TASKS_COMPLETED
             )
 
-    def _add_summary(self, pipeline, ps, deployment, plans, experiment) -> None:
+    def _add_summary(self, pipeline, ps, deployment, plans, experiment, ir_base) -> None:
         inputs = [(parameter_input(p.name), self.param_types[p.type]) for p in pipeline.parameters]
         payload = encode(
             {
@@ -593,7 +600,7 @@ class KfpBackend(Backend):
                 "upstream": {
                     name: sorted(ups) for name, ups in sorted(pipeline.dependencies().items())
                 },
-                "ir": _ir_base(pipeline),
+                "ir": ir_base,
             }
         )
         module = _module(
@@ -663,42 +670,38 @@ def _experiment(pipeline: PipelineIR) -> str | None:
     return pipeline.submissions[-1].experiment if pipeline.submissions else None
 
 
-def _ir_base(pipeline: PipelineIR) -> dict:
-    """What every slice shares: the pipeline's identity and its datastores."""
-    return {
-        "schema_version": pipeline.schema_version,
-        "name": pipeline.name,
-        "source_file": pipeline.source_file,
-        "default_datastore": pipeline.default_datastore,
-        "workspace": pipeline.workspace,
-        "datastores": [d.model_dump(mode="json") for d in pipeline.datastores],
-    }
+def _ir_doc(pipeline: PipelineIR, ctx: CompileContext) -> dict:
+    """The pipeline's JSON form: compile_pipelines' dump, or a fresh one (a context built by hand)."""
+    if not ctx.ir_doc:
+        ctx.ir_doc = pipeline.model_dump(mode="json")
+    return ctx.ir_doc
 
 
-def _ir_slice(pipeline: PipelineIR, base: dict, plan: _StepPlan, cache: dict) -> dict:
-    """The IR one step needs (a valid PipelineIR): itself, its parameters, environment, compute."""
+def _ir_base(ir: dict) -> dict:
+    """What every slice shares: the pipeline's identity and its datastores (`ir`: its JSON form)."""
+    keys = ("schema_version", "name", "source_file", "default_datastore", "workspace", "datastores")
+    return {key: ir[key] for key in keys}
+
+
+def _ir_slice(ir: dict, base: dict, plan: _StepPlan, cache: dict) -> dict:
+    """The IR one step needs (a valid PipelineIR): itself, its parameters, environment, compute.
+    `ir` is the pipeline's JSON form; the slice shares its dicts (only ever read)."""
     step = plan.step
-    used = set(step.parameter_names())
+    used = set(plan.parameters.values())  # the step's parameters (step_parameter_names)
     doc = dict(base)
     if "parameters" not in cache:
-        cache["parameters"] = {p.name: p.model_dump(mode="json") for p in pipeline.parameters}
+        cache["parameters"] = {p["name"]: p for p in ir["parameters"]}
     doc["parameters"] = [v for k, v in cache["parameters"].items() if k in used]
-    doc["steps"] = [step.model_dump(mode="json")]
+    doc["steps"] = [plan.doc]
     if step.environment:
         key = ("env", step.environment)
         if key not in cache:
-            cache[key] = [
-                e.model_dump(mode="json")
-                for e in pipeline.environments
-                if e.key == step.environment
-            ]
+            cache[key] = [e for e in ir["environments"] if e["key"] == step.environment]
         doc["environments"] = cache[key]
     if step.compute:
         key = ("compute", step.compute)
         if key not in cache:
-            cache[key] = [
-                c.model_dump(mode="json") for c in pipeline.computes if c.name == step.compute
-            ]
+            cache[key] = [c for c in ir["computes"] if c["name"] == step.compute]
         doc["computes"] = cache[key]
     return doc
 

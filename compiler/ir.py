@@ -480,10 +480,20 @@ class PipelineIR(_Model):
 
     # ---- identity
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return canonical_text(self.model_dump(mode="json"))
 
     def ir_hash(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        return hash_doc(self.model_dump(mode="json"))
+
+
+def canonical_text(doc: dict) -> str:
+    """The canonical text of an IR's JSON form (`PipelineIR.model_dump(mode="json")`)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def hash_doc(doc: dict) -> str:
+    """`PipelineIR.ir_hash()` of an IR already dumped to its JSON form."""
+    return hashlib.sha256(canonical_text(doc).encode()).hexdigest()
 
 
 def schema() -> dict:
