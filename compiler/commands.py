@@ -1,18 +1,31 @@
-"""The `mlpipe` command line."""
+"""The `mlpipe` command line: every command, as a typer application.
+
+`mlpipe.cli.main` (the entry point) runs a plain `mlpipe compile` without it (typer builds its
+parameter converters at every start); what both share is in `mlpipe.cli_common`.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from . import __version__
-from .errors import MlpipeError, Problem
-from .runtime.store import StoreError
+from .cli_common import (
+    CAPTURE_TIMEOUT,
+    apply_side_effects,
+    capture_source,
+    compile_source,
+    err,
+    guarded,
+    installed_backends,
+    report_problems,
+    source_of,
+)
+from .errors import MlpipeError
 
 app = typer.Typer(
     add_completion=False,
@@ -21,28 +34,6 @@ app = typer.Typer(
     help="Compile Azure ML SDK v1 pipelines to Airflow, Prefect and Kubeflow Pipelines, "
     "or run them on this machine.",
 )
-
-
-class _Stderr:
-    """Messages on stderr. A printable line is written as it is; anything else goes through rich's
-    Console (it drops control codes and expands tabs), imported only then: importing rich is a
-    noticeable part of every command's start-up."""
-
-    _console = None
-
-    def out(self, text: str, highlight: bool = False) -> None:
-        if text.isprintable():
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
-            return
-        if _Stderr._console is None:
-            from rich.console import Console
-
-            _Stderr._console = Console(stderr=True, highlight=False, soft_wrap=True)
-        _Stderr._console.out(text, highlight=highlight)
-
-
-err = _Stderr()
 
 
 def _version(value: bool):
@@ -61,17 +52,6 @@ def _main(
     ] = False,
 ):
     pass
-
-
-def _report_problems(problems: list[Problem]) -> None:
-    for p in problems:
-        err.out(str(p), highlight=False)
-
-
-def _report_warnings(warnings: list[Problem]) -> None:
-    for w in warnings:
-        where = f"{w.file}:{w.line}" if w.line else w.file
-        err.out(f"{where}: warning: {w.message}", highlight=False)
 
 
 FileArg = Annotated[
@@ -93,53 +73,13 @@ TimeoutOpt = Annotated[
         help="Seconds the pipeline file may take to build its pipeline (0: no limit)",
     ),
 ]
-CAPTURE_TIMEOUT = 300.0
 
 
-def _capture(target: str | None, module: str | None = None, timeout: float = CAPTURE_TIMEOUT):
-    from .capture import capture
-
-    if (target is None) == (module is None):
-        raise MlpipeError("give a pipeline FILE or -m MODULE (one of them)")
-    result = capture(target, module=module, timeout=timeout)
-    _report_warnings(result.warnings)
-    return result
-
-
-def _source_of(target: str | None, module: str | None) -> tuple[Path, str]:
-    """The folder relative paths of the pipeline start from, and the key naming the source in an
-    output folder's manifest."""
-    from .capture import resolve_module, split_target
-
-    if module is not None:
-        path, _, _, selector = resolve_module(module, Path.cwd())
-        return Path.cwd(), str(path) + (f":{selector}" if selector else "")
-    source, selector = split_target(target)
-    return Path(source).resolve().parent, str(Path(source).resolve()) + (
-        f":{selector}" if selector else ""
-    )
-
-
-def _apply_side_effects(pipelines, pipeline_dir: Path) -> None:
-    """The pipeline file's uploads and dataset registrations (compiler/side_effects.py)."""
-    from .side_effects import apply_side_effects
-
-    apply_side_effects(pipelines, pipeline_dir, lambda line: err.out(line, highlight=False))
-
-
-def _guard(fn):
+def _guard(fn) -> None:
     """Run a command; bad input becomes `file:line: message` lines and exit status 2."""
-    try:
-        return fn()
-    except MlpipeError as exc:
-        _report_problems(exc.problems)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.out("mlpipe: interrupted", highlight=False)
-        raise typer.Exit(130) from None
-    except StoreError as exc:  # a datastore that cannot be reached: one message, no traceback
-        err.out(f"mlpipe: error: {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    code = guarded(fn)
+    if code:
+        raise typer.Exit(code)
 
 
 def _dumps_ir(pipelines) -> str:
@@ -160,7 +100,7 @@ def ir_cmd(
     """Capture FILE and print its IR as JSON (a list when it builds several pipelines)."""
 
     def go():
-        text = _dumps_ir(_capture(file, module, capture_timeout).pipelines)
+        text = _dumps_ir(capture_source(file, module, capture_timeout).pipelines)
         if output is None:
             sys.stdout.write(text)
         else:
@@ -180,7 +120,7 @@ def validate_cmd(
     """Capture FILE and run every check; writes nothing."""
 
     def go():
-        result = _capture(file, module, capture_timeout)
+        result = capture_source(file, module, capture_timeout)
         for p in result.pipelines:
             err.out(
                 f"{p.name}: {len(p.steps)} steps, {len(p.parameters)} parameters: ok",
@@ -188,31 +128,6 @@ def validate_cmd(
             )
 
     _guard(go)
-
-
-def _backends() -> dict[str, object]:
-    return {ep.name: ep for ep in entry_points(group="mlpipe.backends")}
-
-
-def _backend_entry(target: str):
-    """The entry point of `target`: mlpipe's own targets first, read from its own distribution
-    (reading every installed distribution's entry points is a noticeable part of a compile's
-    start-up), then any other package's."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        own = distribution("mlpipe-compiler").entry_points
-    except PackageNotFoundError:  # running from a source tree without installing
-        own = ()
-    for ep in own:
-        if ep.group == "mlpipe.backends" and ep.name == target:
-            return ep
-    available = _backends()
-    if target not in available:
-        raise MlpipeError(
-            f"unknown target {target!r}; installed targets: {', '.join(sorted(available))}"
-        )
-    return available[target]
 
 
 @app.command("compile")
@@ -231,25 +146,7 @@ def compile_cmd(
     capture_timeout: TimeoutOpt = CAPTURE_TIMEOUT,
 ):
     """Compile FILE for an orchestrator into folder -o."""
-
-    def go():
-        backend = _backend_entry(target).load()()
-        from mlpipe.backends.base import compile_pipelines
-
-        result = _capture(file, module, capture_timeout)
-        pipeline_dir, source_key = _source_of(file, module)
-        done = compile_pipelines(
-            backend, result.pipelines, pipeline_dir, output, profile, source_key
-        )
-        _report_warnings(done.warnings)
-        for rel in done.written:
-            if not rel.startswith(".mlpipe/"):
-                err.out(f"wrote {output / rel}", highlight=False)
-        for rel in done.removed:
-            err.out(f"removed stale {output / rel}", highlight=False)
-        _apply_side_effects(result.pipelines, pipeline_dir)
-
-    _guard(go)
+    _guard(lambda: compile_source(target, output, profile, file, module, capture_timeout))
 
 
 @app.command("images")
@@ -266,8 +163,8 @@ def images_cmd(
     def go():
         from .images import write_images
 
-        result = _capture(file, module, capture_timeout)
-        source_key = _source_of(file, module)[1]
+        result = capture_source(file, module, capture_timeout)
+        source_key = source_of(file, module)[1]
         specs, folders = write_images(result.pipelines, output, target, source_key)
         for spec, folder in zip(specs, folders, strict=True):
             err.out(f"wrote {output / folder} for {spec.ref}", highlight=False)
@@ -304,14 +201,14 @@ def run_cmd(
     def go():
         from .local import run_pipeline
 
-        result = _capture(file, module, capture_timeout)
+        result = capture_source(file, module, capture_timeout)
         overrides = {}
         for item in param or []:
             if "=" not in item:
                 raise MlpipeError(f"--param {item!r}: write NAME=VALUE")
             k, v = item.split("=", 1)
             overrides[k] = v
-        pipeline_dir = _source_of(file, module)[0]
+        pipeline_dir = source_of(file, module)[0]
         failed = False
         for p in result.pipelines:
             known = {x.name for x in p.parameters}
@@ -322,7 +219,7 @@ def run_cmd(
                     f"(its parameters: {', '.join(sorted(known)) or 'none'})"
                 )
             mine = {k: v for k, v in overrides.items() if k in known}
-            _apply_side_effects([p], pipeline_dir)
+            apply_side_effects([p], pipeline_dir)
             outcome = run_pipeline(
                 p,
                 pipeline_dir,
@@ -352,7 +249,7 @@ def graph_cmd(
 
         if format not in ("mermaid", "dot", "png"):
             raise MlpipeError(f"unknown --format {format!r}: use mermaid, dot or png")
-        pipelines = _capture(file, module, capture_timeout).pipelines
+        pipelines = capture_source(file, module, capture_timeout).pipelines
         data = render_graph(pipelines, format)
         if output is None:
             if format == "png":
@@ -419,14 +316,14 @@ def verify_cmd(
     def go():
         from .verify import verify
 
-        available = _backends()
+        available = installed_backends()
         if target not in available:
             raise MlpipeError(
                 f"unknown target {target!r}; installed targets: {', '.join(sorted(available))}"
             )
         problems = verify(folder, available[target].load()(), python, source)
         if problems:
-            _report_problems(problems)
+            report_problems(problems)
             raise typer.Exit(1)
         err.out(f"{folder}: {target} artifacts load and are current", highlight=False)
 
@@ -445,8 +342,8 @@ def _history_roots(
 
     if file is None and module is None:
         return [state_root_here(Path.cwd())], None
-    pipelines = _capture(file, module).pipelines
-    roots = state_roots(pipelines, _source_of(file, module)[0])
+    pipelines = capture_source(file, module).pipelines
+    roots = state_roots(pipelines, source_of(file, module)[0])
     return list(roots), set().union(*roots.values())
 
 
@@ -533,11 +430,3 @@ def schema_cmd():
     from .ir import PipelineIR
 
     sys.stdout.write(json.dumps(PipelineIR.model_json_schema(), indent=2, sort_keys=True) + "\n")
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
