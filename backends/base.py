@@ -257,6 +257,12 @@ class Backend:
         """Files shared by every pipeline of one compile (e.g. Prefect's prefect.yaml)."""
         return []
 
+    def publish(
+        self, pipelines: list[PipelineIR], profile: str, out_dir: Path, result: CompileResult
+    ) -> None:
+        """After the output folder is written: copy it where the target's jobs read it (Prefect's
+        kubernetes profile); nothing by default."""
+
     def verify_code(self) -> str | None:
         """Python source that `mlpipe verify` runs in the target's interpreter as
         `python -c CODE OUT_DIR`: it loads the artifacts with the orchestrator's own loader and
@@ -437,6 +443,7 @@ def compile_pipelines(
     }
     result = write_artifacts(out_dir, artifacts, source_key or "", entry)
     result.warnings = warnings
+    backend.publish(pipelines, profile, out_dir, result)
     return result
 
 

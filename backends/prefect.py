@@ -26,8 +26,8 @@ from importlib import resources
 
 import yaml
 
+from .. import images
 from ..errors import MlpipeError, Problem
-from ..images import warn_prefect_images
 from ..ir import (
     Compute,
     DataPath,
@@ -56,7 +56,7 @@ from .base import (
 )
 from .pycode import LINE_LENGTH, py_literal, py_str, text_width
 
-PREFECT_VERSION = "3.9.1"
+PREFECT_VERSION = images.PREFECT_VERSION
 
 FLOW_TEMPLATE = "prefect_flow.py.j2"
 YAML_TEMPLATE = "prefect_yaml.j2"
@@ -227,13 +227,22 @@ def step_image(pipeline: PipelineIR, step: Step) -> str:
     """A step's image in the kubernetes profile.
 
     Prefect's Kubernetes worker starts every job with `prefect flow-run execute`, so the image must
-    hold Prefect and mlpipe: an Environment's own image (`from_docker_image`, `docker.base_image`)
-    is used as given; curated environments map to plain Python images, so those steps use the
-    workspace image (mlpipe.yaml `kubernetes.default_image`, per compute or workspace-wide) and the
-    runtime installs the environment's packages in the pod.
+    hold Prefect, fsspec and the step's packages; the job pulls the compiled folder (prefect.yaml's
+    pull step), which carries mlpipe's runtime. With `images: {registry}` in mlpipe.yaml that is
+    the image `mlpipe images -t prefect` builds for the step's environment; an Environment's own
+    image (`from_docker_image`, `docker.base_image`) is used as given; else the workspace image
+    (mlpipe.yaml `kubernetes.default_image`, per compute or workspace-wide), and the runtime
+    installs the environment's packages in the pod.
     """
+    if images.built_by_mlpipe(pipeline, step):
+        return images.image_spec(pipeline, images.environment_of(pipeline, step), "prefect").ref
+    return fallback_image(pipeline, step)
+
+
+def fallback_image(pipeline: PipelineIR, step: Step) -> str:
+    """A step's image when mlpipe builds none for it (no registry, or the environment's own)."""
     own = _own_image(pipeline, step)
-    return own or compute_image(pipeline, _compute_of(pipeline, step))
+    return own or _placement(pipeline, _compute_of(pipeline, step)).default_image or DEFAULT_IMAGE
 
 
 def _own_image(pipeline: PipelineIR, step: Step) -> str | None:
@@ -246,6 +255,10 @@ def _own_image(pipeline: PipelineIR, step: Step) -> str | None:
 
 
 def compute_image(pipeline: PipelineIR, compute: Compute | None) -> str:
+    """The image of a deployment's jobs unless a step names its own: mlpipe's image of steps
+    without an Environment (Prefect, fsspec, the runtime's packages) when a registry is set."""
+    if pipeline.images is not None:
+        return images.image_spec(pipeline, None, "prefect").ref
     return _placement(pipeline, compute).default_image or DEFAULT_IMAGE
 
 
@@ -262,7 +275,7 @@ def job_variables(pipeline: PipelineIR, compute: Compute | None) -> dict:
     """Work-pool job variables (see the base job template) for steps on `compute`: the placement
     of passes/placement.py in Kubernetes' field names, as the template puts them on the job."""
     placement = _placement(pipeline, compute)
-    out: dict = {"image": placement.default_image or DEFAULT_IMAGE}
+    out: dict = {"image": compute_image(pipeline, compute)}
     if placement.namespace:
         out["namespace"] = placement.namespace
     pod = pod_resources(compute)
@@ -450,7 +463,8 @@ class PrefectBackend(Backend):
             self.schedule_fires(ctx, sched)
         model = self._model(pipeline, ctx.profile)
         if ctx.profile == "kubernetes":
-            warn_prefect_images(ctx, pipeline, step_image)
+            for step in pipeline.steps:  # warns about a step whose image may lack the runtime
+                images.step_image(ctx, pipeline, step, "prefect", fallback_image(pipeline, step))
         flow_code = (
             _jinja()
             .get_template(FLOW_TEMPLATE)
@@ -473,13 +487,15 @@ class PrefectBackend(Backend):
         """One prefect.yaml with a deployment per pipeline (and the kubernetes job template)."""
         env = _jinja()
         models = [self._model(p, profile) for p in pipelines]
-        project = identifier(models[0].ir.name, allowed=r"A-Za-z0-9_-", lower=True)
+        project = _project(models[0].ir)
         prefect_yaml = env.get_template(YAML_TEMPLATE).render(
             project=project,
             models=models,
             profile=profile,
             prefect_version=PREFECT_VERSION,
             workdir=KUBERNETES_WORKDIR,
+            pull=pull_steps(models[0].ir, project) if profile == "kubernetes" else [],
+            published=profile == "kubernetes" and models[0].ir.images is not None,
             job_template=JOB_TEMPLATE_FILE,
             pool=WORK_POOLS[profile],
         )
@@ -491,6 +507,38 @@ class PrefectBackend(Backend):
             text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
             artifacts.append(Artifact(JOB_TEMPLATE_FILE, text.encode("utf-8")))
         return artifacts
+
+    def publish(self, pipelines, profile, out_dir, result) -> None:
+        """Kubernetes profile with mlpipe's images: copy the compiled folder to where the jobs'
+        pull step reads it (flows_location), content-addressed files first and the flow files
+        last, so a job pulling meanwhile finds every file its flow file names."""
+        if profile != "kubernetes" or pipelines[0].images is None:
+            return
+        from mlpipe.runtime import store
+
+        project = _project(pipelines[0])
+        dest = flows_location(pipelines[0], project)
+        order = sorted(result.written, key=lambda rel: (not rel.startswith(".mlpipe/"), rel))
+        try:
+            for rel in order:
+                target = store.join(dest, rel)
+                data = (out_dir / rel).read_bytes()
+                if rel.startswith(".mlpipe/") and store.exists(target):
+                    continue  # content-addressed: the same name is the same bytes
+                if store.read_bytes(target) != data:
+                    store.write_bytes_atomic(target, data)
+            for rel in result.removed:
+                store.remove_tree(store.join(dest, rel))
+        except Exception as exc:
+            raise MlpipeError(
+                Problem(
+                    pipelines[0].source_file,
+                    None,
+                    f"could not publish the compiled folder to {dest} ({exc}); the Kubernetes jobs "
+                    "pull it from there: compile where the default datastore is reachable "
+                    "(docs/prefect.md#profile-kubernetes)",
+                )
+            ) from None
 
     def _model(self, pipeline: PipelineIR, profile: str) -> PipelineModel:
         param_names, step_funcs = self._names(pipeline)
@@ -593,9 +641,9 @@ class PrefectBackend(Backend):
             args: list = [py_str(step.name), "params", "regenerate_outputs"]
             deployment = f"{pipeline.name}-step/{_deployment_name(compute)}"
             args.append(("deployment=", py_str(deployment)))
-            image = step_image(pipeline, step)
-            if image != compute_image(pipeline, compute):
-                args.append(("image=", py_str(image)))
+            # Always named: a run's jobs use the images of the flow version the run started with,
+            # whatever the deployment (redeployed meanwhile) says.
+            args.append(("image=", py_str(step_image(pipeline, step))))
             call = Code("_run_step_job", args).render(4, prefix="return ")
         else:
             call = Code("_run_step", [py_str(step.name), "params", "regenerate_outputs"]).render(
@@ -677,6 +725,43 @@ class PrefectBackend(Backend):
                 }
             )
         return out
+
+
+def _project(pipeline: PipelineIR) -> str:
+    """prefect.yaml's project name: the folder's first pipeline."""
+    return identifier(pipeline.name, allowed=r"A-Za-z0-9_-", lower=True)
+
+
+def flows_location(pipeline: PipelineIR, project: str) -> str:
+    """Where the kubernetes profile's jobs pull the compiled folder from when mlpipe builds the
+    images: `<default datastore>/.mlpipe/flows/<project>`, which every job reaches already (it
+    holds the run state), so the images hold no pipeline and their tags are known at compile."""
+    from mlpipe.runtime import store
+    from mlpipe.runtime.state import Datastores, State
+
+    doc = {
+        "default_datastore": pipeline.default_datastore,
+        "datastores": [d.model_dump(mode="json") for d in pipeline.datastores],
+    }
+    return store.join(State(Datastores(doc)).root, "flows", project)
+
+
+def pull_steps(pipeline: PipelineIR, project: str) -> list[dict]:
+    """prefect.yaml's pull steps (kubernetes profile), Prefect's own: with mlpipe's images the job
+    reads the published folder in place (a local-path datastore is a volume mounted at its path)
+    or copies it with fsspec from an object store into /tmp; else the folder is in the image."""
+    steps = "prefect.deployments.steps"
+    if pipeline.images is None:
+        return [{f"{steps}.set_working_directory": {"directory": KUBERNETES_WORKDIR}}]
+    from mlpipe.runtime import store
+
+    location = flows_location(pipeline, project)
+    if store.is_local(location):
+        return [{f"{steps}.set_working_directory": {"directory": store.local_path(location)}}]
+    return [
+        {f"{steps}.set_working_directory": {"directory": "/tmp"}},
+        {f"{steps}.pull_from_remote_storage": {"url": location}},
+    ]
 
 
 def _parameter_value(value):

@@ -32,12 +32,11 @@ from pathlib import Path
 from .errors import MlpipeError, Problem
 from .ir import Environment, PipelineIR, Step
 
-# Prefect's Kubernetes jobs start `prefect flow-run execute` in an image holding the compiled flow
-# folder, whose flow file names the images: no content-addressed image can hold it (see
-# docs/prefect.md#profile-kubernetes), so `mlpipe images` builds for these targets only.
-TARGETS = ("airflow", "kfp")
+TARGETS = ("airflow", "kfp", "prefect")
 # Bumped whenever the Dockerfile's shape changes: every tag changes with it.
 RECIPE = "1"
+# The Prefect version of the generated flows (backends/prefect.py says the same).
+PREFECT_VERSION = "3.9.1"
 # The base image per Python version (the runtime needs 3.11 or newer): a full release tag on one
 # Debian release, so a rebuild gets the same interpreter. `images.base_image` replaces it (a
 # digest-pinned reference, a CUDA image...).
@@ -51,8 +50,10 @@ DEFAULT_PYTHON = "3.11"
 EXCLUDE_NEWER = "2026-12-01T00:00:00Z"
 # The platform the lock is resolved for (the base images are Debian bookworm, glibc 2.36).
 PLATFORM = "x86_64-manylinux_2_28"
-# The repository of steps without an Environment (and of KFP's run-summary task).
+# The repository of steps without an Environment (and of KFP's run-summary task, and Prefect's
+# pipeline flow jobs: OWN_TASK_TARGETS).
 NO_ENVIRONMENT = "mlpipe-step"
+OWN_TASK_TARGETS = ("kfp", "prefect")
 # What the step runtime needs in every image, and per datastore URL scheme.
 RUNTIME_REQUIREMENTS = ("fsspec>=2024.6",)
 FILESYSTEMS = {
@@ -68,7 +69,20 @@ FILESYSTEMS = {
 # What a target's pods need besides the runtime. KFP's executor runs `kfp` installed without its
 # dependencies (`_KFP_RUNTIME=true`, as kfp's own lightweight components install it).
 TARGET_NO_DEPS = {"kfp": ("kfp==2.17.3",)}
+# Resolved together with the environment's packages: Prefect's Kubernetes jobs run
+# `prefect flow-run execute`, which pulls the compiled folder (prefect.yaml's pull step) and runs
+# the step in the same Python. prefect-kubernetes is the worker's, not the job's.
+TARGET_REQUIREMENTS = {"prefect": (f"prefect=={PREFECT_VERSION}",)}
 ROOT = "/opt/mlpipe"
+# What an image of the user's own must hold to run a step, per target.
+OWN_IMAGE_NEEDS = {
+    "kfp": "Python >= 3.11 and mlpipe's step runtime on PYTHONPATH (docs/kfp.md#images)",
+    "airflow": "Python >= 3.11 and mlpipe's step runtime on PYTHONPATH (docs/airflow.md)",
+    "prefect": (
+        f"Python >= 3.11, prefect=={PREFECT_VERSION} and fsspec (the job pulls the compiled "
+        "folder, which carries the runtime; docs/prefect.md#profile-kubernetes)"
+    ),
+}
 # In the image: the runtime first on PYTHONPATH, and steps run with the image's own Python (its
 # packages are the environment's), never a venv built at start.
 IMAGE_ENV = {"PYTHONPATH": f"{ROOT}/runtime", "MLPIPE_USE_CURRENT_PYTHON": "1"}
@@ -126,10 +140,10 @@ def step_image(ctx, pipeline: PipelineIR, step: Step | None, target: str, fallba
                 "and build the step images with `mlpipe images`"
             )
         else:
+            needs = OWN_IMAGE_NEEDS.get(target, OWN_IMAGE_NEEDS["kfp"])
             why = (
                 f"environment {env.name!r} names its own image or Dockerfile, which "
-                "`mlpipe images` does not build: the image needs Python >= 3.11 and mlpipe's "
-                "step runtime on PYTHONPATH (docs/kfp.md#images)"
+                f"`mlpipe images` does not build: the image needs {needs}"
             )
         warn_grouped(ctx, step, fallback, f"which may lack mlpipe's step runtime ({why})")
     return fallback
@@ -155,19 +169,6 @@ def warn_grouped(ctx, step: Step, image: str, why: str) -> None:
     else:
         first = ctx.warnings[seen["at"]]
         ctx.warnings[seen["at"]] = dataclasses.replace(first, message=message)
-
-
-def warn_prefect_images(ctx, pipeline: PipelineIR, image_of) -> None:
-    """Prefect's kubernetes profile: every step's job image is the platform team's own (it must
-    hold Prefect, prefect-kubernetes, mlpipe's runtime and the compiled folder), so each step
-    is a compile warning at its line naming that image."""
-    why = (
-        "which may lack mlpipe's step runtime: Prefect job images are not built by `mlpipe "
-        "images`; build one holding Prefect, prefect-kubernetes and the compiled folder "
-        "(docs/prefect.md#profile-kubernetes)"
-    )
-    for step in pipeline.steps:
-        warn_grouped(ctx, step, image_of(pipeline, step), why)
 
 
 def built_by_mlpipe(pipeline: PipelineIR, step: Step | None) -> bool:
@@ -201,7 +202,7 @@ def _filesystems(pipeline: PipelineIR) -> list[str]:
     return sorted({FILESYSTEMS[s] for s in schemes if s in FILESYSTEMS})
 
 
-def _requirements_in(pipeline: PipelineIR, env: Environment | None) -> str:
+def _requirements_in(pipeline: PipelineIR, env: Environment | None, target: str) -> str:
     from .runtime.envs import installable_packages
 
     lines = ["# generated by `mlpipe images` (do not edit): resolved into requirements.txt"]
@@ -211,6 +212,9 @@ def _requirements_in(pipeline: PipelineIR, env: Environment | None) -> str:
         lines.extend(packages)
     lines.append("# mlpipe's step runtime, and the filesystems of the pipeline's datastores")
     lines.extend([*RUNTIME_REQUIREMENTS, *_filesystems(pipeline)])
+    if target in TARGET_REQUIREMENTS:
+        lines.append(f"# what {target}'s jobs run the step with")
+        lines.extend(TARGET_REQUIREMENTS[target])
     return "\n".join(lines) + "\n"
 
 
@@ -265,7 +269,7 @@ def image_spec(pipeline: PipelineIR, env: Environment | None, target: str) -> Im
     python = _python(pipeline, env)
     base = settings.base_image or BASE_IMAGES[python]
     exclude_newer = settings.exclude_newer or EXCLUDE_NEWER
-    requirements_in = _requirements_in(pipeline, env)
+    requirements_in = _requirements_in(pipeline, env, target)
     no_deps = TARGET_NO_DEPS.get(target, ())
     runtime = image_runtime(target)
     body = _DOCKERFILE.format(
@@ -301,10 +305,10 @@ def image_spec(pipeline: PipelineIR, env: Environment | None, target: str) -> Im
 
 
 def pipeline_images(pipeline: PipelineIR, target: str) -> list[ImageSpec]:
-    """The images mlpipe builds for a pipeline's steps (plus the no-environment image KFP's run
-    summary runs), one per distinct environment, in a fixed order."""
+    """The images mlpipe builds for a pipeline's steps (plus the no-environment image of KFP's run
+    summary and of Prefect's pipeline flow job), one per distinct environment, in a fixed order."""
     specs: dict[str, ImageSpec] = {}
-    steps = list(pipeline.steps) + ([None] if target == "kfp" else [])
+    steps = list(pipeline.steps) + ([None] if target in OWN_TASK_TARGETS else [])
     for step in steps:
         env = environment_of(pipeline, step)
         if own_image(env) is None:
@@ -401,12 +405,6 @@ def write_images(
     images.txt; returns the images and the folders written."""
     from .backends.base import write_artifacts
 
-    if target == "prefect":
-        raise MlpipeError(
-            "mlpipe images builds no Prefect images: a Prefect Kubernetes job's image holds "
-            "Prefect and the compiled flow folder; build it as docs/prefect.md#profile-kubernetes "
-            "says (the folder carries the step runtime)"
-        )
     if target not in TARGETS:
         raise MlpipeError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
     specs: dict[str, ImageSpec] = {}

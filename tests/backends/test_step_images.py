@@ -170,22 +170,58 @@ def test_bad_images_settings_name_the_line(tmp_path, config, line, message):
     assert message in problem.message
 
 
-def test_prefect_kubernetes_job_images_are_warned_about_and_not_built(tmp_path):
+def test_prefect_kubernetes_jobs_run_mlpipes_images_and_pull_the_published_folder(tmp_path):
     from mlpipe.backends.prefect import PrefectBackend
 
     pipeline = project(tmp_path)
     result = capture(str(pipeline))
-    done = compile_pipelines(
-        PrefectBackend(), result.pipelines, pipeline.parent, tmp_path / "flows", "kubernetes"
+    ir = result.pipelines[0]
+    out = tmp_path / "flows"
+    done = compile_pipelines(PrefectBackend(), result.pipelines, pipeline.parent, out, "kubernetes")
+    # only the step whose environment names its own image may lack the runtime
+    assert [(w.line, w.message.split(", which")[0]) for w in done.warnings] == [
+        (17, "step 'own image' runs in image registry.example.com/team/own:1"),
+    ]
+    assert "prefect==3.9.1" in done.warnings[0].message
+    env = ir.environments[[e.name for e in ir.environments].index("Yaml Env")]
+    flow = (out / "pipeline_flow.py").read_text()
+    assert re.findall(r'image="([^"]+)"', flow) == [
+        image_spec(ir, env, "prefect").ref,
+        image_spec(ir, None, "prefect").ref,
+        "registry.example.com/team/own:1",
+    ]
+    assert [s.ref for s in pipeline_images(ir, "prefect")] == sorted(
+        [image_spec(ir, env, "prefect").ref, image_spec(ir, None, "prefect").ref]
     )
+    assert "prefect==3.9.1" in image_spec(ir, env, "prefect").requirements_in
+    assert "prefect" not in image_spec(ir, env, "airflow").requirements_in
+    doc = yaml.safe_load((out / "prefect.yaml").read_text())
+    assert {d["work_pool"]["job_variables"]["image"] for d in doc["deployments"]} == {
+        image_spec(ir, None, "prefect").ref
+    }
+    # the jobs read the folder `mlpipe compile` published to the default datastore (a volume)
+    published = pipeline.parent / ".mlpipe" / "datastores" / "workspaceblobstore" / ".mlpipe"
+    published = published / "flows" / "pipeline"
+    assert doc["pull"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(published)}}
+    ]
+    for rel in done.written:
+        assert (published / rel).read_bytes() == (out / rel).read_bytes(), rel
+
+
+def test_prefect_kubernetes_without_a_registry_warns_about_every_step(tmp_path):
+    from mlpipe.backends.prefect import PrefectBackend
+
+    pipeline = project(tmp_path, config=VOLUME)
+    result = capture(str(pipeline))
+    out = tmp_path / "flows"
+    done = compile_pipelines(PrefectBackend(), result.pipelines, pipeline.parent, out, "kubernetes")
     assert [(w.line, w.message.split(", which")[0]) for w in done.warnings] == [
         (15, "steps 'with env', 'plain' run in image prefecthq/prefect:3.9.1-python3.11"),
         (17, "step 'own image' runs in image registry.example.com/team/own:1"),
     ]
-    proc = run_cmd(
-        [MLPIPE, "images", str(pipeline), "-t", "prefect", "-o", str(tmp_path / "images")],
-        env=child_env(),
-        cwd=str(pipeline.parent),
-    )
-    assert proc.returncode == 2 and "builds no Prefect images" in proc.stderr
-    assert "Traceback" not in proc.stderr and not (tmp_path / "images").exists()
+    assert "no image registry is configured" in done.warnings[0].message
+    pull = yaml.safe_load((out / "prefect.yaml").read_text())["pull"]
+    assert pull == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/prefect/mlpipe"}}
+    ]

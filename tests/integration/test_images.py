@@ -5,7 +5,9 @@ A step image is its context's Dockerfile run on its base image: pip installs req
 Dockerfile's ENV. Here a fresh venv stands in for the base image's Python: the Dockerfile's RUN
 line installs the lock into it, pip is then removed (a pod can install nothing), and the step runs
 exactly as the compiled artifacts start it in a pod: the KFP executor command of the YAML with
-KFP_POD_NAME set, and Airflow's `python -m mlpipe.runtime run-step`.
+KFP_POD_NAME set, Airflow's `python -m mlpipe.runtime run-step`, and Prefect's `prefect flow-run
+execute` for a flow run of the step's deployment on a real Prefect server (its pull step finds the
+compiled folder `mlpipe compile` published to the default datastore).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +186,132 @@ def test_an_airflow_kubernetes_pod_of_an_mlpipe_image_runs_its_step(tmp_path):
     (result,) = (base / "data").rglob("result.yaml")
     assert yaml.safe_load(result.read_text()) == {"word": "air", "yaml": "6.0.2"}
     assert os.path.isdir(tmp_path / "venv" / "lib")
+
+
+# The pod of a Prefect Kubernetes job, as prefect-kubernetes' worker would create it: the work
+# pool's base job template rendered with the deployment's and the flow run's job variables (the
+# image the pipeline flow names for the step) by prefect-kubernetes' own code, for a real flow run
+# of the step deployment on the session's Prefect server.
+PREFECT_JOB = r"""
+import asyncio, json, sys
+from prefect.client.orchestration import get_client
+from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
+step, image = sys.argv[1], sys.argv[2]
+
+
+async def main():
+    out = {}
+    async with get_client() as client:
+        pool = await client.read_work_pool("mlpipe-kubernetes")
+        for name in ("images/images", "images-step/no-compute"):
+            dep = await client.read_deployment_by_name(name)
+            values = dict(dep.job_variables)
+            run = None
+            if name.endswith("no-compute"):
+                run = await client.create_flow_run_from_deployment(
+                    dep.id,
+                    parameters={"step": step, "run_id": "prefect-job-1",
+                                "params": {"word": "job"}, "regenerate_outputs": False},
+                    job_variables={"image": image},
+                )
+                values.update(run.job_variables or {})
+                out["flow_run"] = str(run.id)
+            cfg = await KubernetesWorkerJobConfiguration.from_template_and_values(
+                pool.base_job_template, values, client=client)
+            if run is not None:
+                cfg.prepare_for_flow_run(flow_run=run, deployment=dep)
+            out[name] = cfg.job_manifest
+    print("JOBS " + json.dumps(out))
+
+
+asyncio.run(main())
+"""
+FLOW_RUN_STATE = r"""
+import sys
+from prefect.client.orchestration import get_client
+with get_client(sync_client=True) as client:
+    print("STATE", client.read_flow_run(sys.argv[1]).state.type.value)
+"""
+
+
+def test_a_prefect_kubernetes_job_of_an_mlpipe_image_pulls_the_flow_and_runs_its_step(tmp_path):
+    from tests.targets import driver, python_of
+    from tests.targets.kube import no_host_path, validate_strict
+
+    pipeline = project(tmp_path)
+    base = pipeline.parent
+    drv = driver("prefect")
+    drv.server.start()  # boots while the images resolve
+    mlpipe("images", str(pipeline), "-t", "prefect", "-o", str(tmp_path / "images"), cwd=base)
+    images = contexts(tmp_path / "images")
+    out = tmp_path / "flows"
+    proc = mlpipe("compile", str(pipeline), "-t", "prefect", "--profile", "kubernetes", "-o",
+                  str(out), cwd=base)  # fmt: skip
+    assert "may lack" not in proc.stderr  # every job runs an image mlpipe builds
+    flow = (out / "images_flow.py").read_text()
+    (step_image,) = re.findall(r'image="([^"]+)"', flow)
+    assert "/yaml-env:" in step_image and set(images) == {
+        step_image,
+        next(r for r in images if "/mlpipe-step:" in r),
+    }
+    # The folder is published to the default datastore, which the pull step reads in place.
+    published = base / "data" / ".mlpipe" / "flows" / "images"
+    assert (published / "images_flow.py").read_text() == flow
+    pull = yaml.safe_load((out / "prefect.yaml").read_text())["pull"]
+    assert pull == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(published)}}
+    ]
+
+    env = drv.env()
+    prefect = str(Path(python_of("prefect")).parent / "prefect")
+    for cmd in (
+        [
+            "work-pool",
+            "create",
+            "mlpipe-kubernetes",
+            "--type",
+            "kubernetes",
+            "--overwrite",
+            "--base-job-template",
+            "mlpipe-kubernetes-job-template.json",
+        ],  # fmt: skip
+        ["deploy", "--all"],
+    ):
+        r = run_cmd([prefect, "--no-prompt", *cmd], env=env, cwd=str(out))
+        assert r.returncode == 0, r.stdout + r.stderr
+    shutil.rmtree(out)  # the jobs read the published folder only
+    r = drv.prefect(PREFECT_JOB, "train.py", step_image)
+    assert r.returncode == 0, r.stdout + r.stderr
+    jobs = json.loads(next(x for x in r.stdout.splitlines() if x.startswith("JOBS "))[5:])
+    run_id = jobs.pop("flow_run")
+    validate_strict(jobs, tmp_path / "manifests")
+    no_host_path(jobs)
+    flow_pod = jobs["images/images"]["spec"]["template"]["spec"]
+    assert flow_pod["containers"][0]["image"] in images  # the orchestrating flow: mlpipe-step
+    (container,) = jobs["images-step/no-compute"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == step_image
+    command = [*container.get("command", []), *container.get("args", [])]
+    assert command == ["prefect", "flow-run", "execute"]
+
+    # The pod: the image's Python, the container's command and environment (the flow run id,
+    # the API URL), started in a folder without the flow: Prefect's pull step finds it.
+    job_env = build(images[step_image], tmp_path / "venv")
+    job_env.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
+    job_env["PREFECT_HOME"] = str(tmp_path / "job-home")
+    (tmp_path / "pod").mkdir()
+    r = subprocess.run(
+        command,
+        env=job_env,
+        cwd=tmp_path / "pod",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    (result,) = (base / "data").rglob("result.yaml")
+    assert yaml.safe_load(result.read_text()) == {"word": "job", "yaml": "6.0.2"}
+    record = base / "data" / ".mlpipe" / "runs" / "prefect-job-1" / "steps" / "train.py.json"
+    assert json.loads(record.read_text())["status"] == "completed"
+    state = drv.prefect(FLOW_RUN_STATE, run_id)
+    assert "STATE COMPLETED" in state.stdout, state.stdout + state.stderr
