@@ -363,7 +363,7 @@ class AirflowBackend(Backend):
                 *("dag", "json", "os", "pendulum", "signal", "subprocess", "sys", "tempfile"),
                 *("threading", "timedelta", "k8s", "collections", "deque", "print", "open"),
                 *("dict", "list", "str", "int", "bool", "type", "id", "runtime_args"),
-                "stage_bundle",
+                "stage_version",
                 DATASTORE_TRIGGER_TASK,
                 f"{DATASTORE_TRIGGER_TASK}_check",
             }

@@ -697,3 +697,75 @@ def test_kubernetes_profile_pods_validate_strictly_with_the_placement_of_every_t
         expected = kube.expected_placement(pipeline.parent.resolve(), compute)
         assert kube.placement(pods[task], "base") == expected, task
         assert pods[task]["metadata"]["namespace"] == "ml"
+
+
+# Two versions of one kubernetes-profile DAG file in one Airflow process: a task of each stages
+# what its pod would run (stage_version, which MlpipeStepPod.execute calls before creating the pod).
+STAGE_VERSIONS = r"""
+import importlib.util, json, os, sys
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+out = {}
+for label, path, run_id in json.loads(sys.argv[1]):
+    dag_module = load(path, label)
+    task = next(t for t in dag_module.dag.tasks if t.step == "with env")
+    staged = dag_module.stage_version(
+        task.step, task.snapshot, task.image, {"dag": dag_module.dag, "run_id": run_id}
+    )
+    out[label] = {"staged": staged, "own": [task.image, dag_module.IR_HASH, task.snapshot]}
+print("STAGED " + json.dumps(out))
+"""
+
+
+@pytest.mark.integration
+def test_a_kubernetes_run_keeps_the_images_and_bundle_it_started_with(tmp_path):
+    """Issue 14 item 8 on the kubernetes profile: a run started by the DAG file of version 1 runs
+    a later task parsed from the recompiled file (other step code, other packages: another
+    image) with version 1's bundle, snapshot and image; a new run uses version 2."""
+    from tests.backends.test_step_images import PIPELINE, REGISTRY
+
+    pipeline = write_pipeline(tmp_path / "p", PIPELINE, "workspace: demo\n" + REGISTRY)
+    out = tmp_path / "dags"
+    compile_in_process(pipeline, out, "kubernetes")
+    first = out / "pipeline.py"
+    (out / "pipeline_v1.py").write_text(first.read_text())  # the file a running task parsed
+    (pipeline.parent / "src" / "step.py").write_text("print('version 2')\n")
+    pipeline.write_text(PIPELINE.replace("pyyaml==6.0.2", "pyyaml==6.0.3"))
+    compile_in_process(pipeline, out, "kubernetes")
+    state = pipeline.parent / ".mlpipe" / "datastores" / "workspaceblobstore" / ".mlpipe"
+
+    def stage(*runs: list[str]) -> dict:
+        proc = run_cmd(
+            [python_of("airflow"), "-c", STAGE_VERSIONS, json.dumps(runs)],
+            env=child_env(AIRFLOW_HOME=str(tmp_path / "home")),
+            timeout=300,
+        )
+        line = [x for x in proc.stdout.splitlines() if x.startswith("STAGED ")]
+        assert proc.returncode == 0 and line, proc.stdout[-2000:] + proc.stderr[-3000:]
+        return json.loads(line[0][len("STAGED ") :])
+
+    got = stage(["v1", str(out / "pipeline_v1.py"), "run-1"])
+    shutil.rmtree(state / "snapshots")  # the later task stages its version's snapshot itself
+    got.update(
+        stage(
+            ["v2", str(first), "run-1"],  # a later task of run-1, from the recompiled file
+            ["v2new", str(first), "run-2"],
+        )
+    )
+    v1_image, v1_hash, v1_snapshot = got["v1"]["own"]
+    v2_image, v2_hash, v2_snapshot = got["v2"]["own"]
+    assert v1_image != v2_image and v1_hash != v2_hash and v1_snapshot != v2_snapshot
+    v1 = [str(state / "bundles" / f"{v1_hash}.json"), str(state / "snapshots"), v1_image]
+    assert got["v1"]["staged"] == v1
+    assert got["v2"]["staged"] == v1  # the run's version, not the file's
+    assert (state / "snapshots" / f"{v1_snapshot}.tar.gz").is_file()
+    v2 = [str(state / "bundles" / f"{v2_hash}.json"), str(state / "snapshots"), v2_image]
+    assert got["v2new"]["staged"] == v2
+    recorded = json.loads((state / "runs" / "run-1" / "version.json").read_text())
+    assert recorded["bundle"] == f"{v1_hash}.json" and recorded["images"]["with env"] == v1_image
