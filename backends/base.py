@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _encode_str
@@ -441,7 +442,8 @@ def compile_pipelines(
             rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(artifacts.items())
         },
     }
-    result = write_artifacts(out_dir, artifacts, source_key or "", entry)
+    in_use = functools.partial(_in_use, pipelines, warnings)
+    result = write_artifacts(out_dir, artifacts, source_key or "", entry, in_use)
     result.warnings = warnings
     backend.publish(pipelines, profile, out_dir, result)
     return result
@@ -571,11 +573,15 @@ def read_manifest(out_dir: Path) -> dict:
 
 
 def write_artifacts(
-    out_dir: Path, artifacts: dict[str, bytes], source_key: str = "", entry: dict | None = None
+    out_dir: Path,
+    artifacts: dict[str, bytes],
+    source_key: str = "",
+    entry: dict | None = None,
+    in_use: Callable[[Path, list[str]], set[str]] | None = None,
 ) -> CompileResult:
     """Write `artifacts` for one source file; drop files this source had written before and no
-    longer produces (unless another source still lists them). Files mlpipe did not write are
-    never touched."""
+    longer produces (unless another source still lists them, or `in_use` says a run in flight
+    needs them). Files mlpipe did not write are never touched."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(out_dir)
     sources: dict = manifest["sources"]
@@ -602,10 +608,17 @@ def write_artifacts(
     removed = []
     root = out_dir.resolve()
     earlier = [rel for files in sources.get(source_key, {}).get("kept", []) for rel in files]
-    for rel in dict.fromkeys([*previous, *earlier]):
-        if rel in artifacts or rel in others or rel in keep or rel == MANIFEST:
-            continue
+    earlier += sources.get(source_key, {}).get("in_use", [])
+    candidates = [
+        rel
+        for rel in dict.fromkeys([*previous, *earlier])
+        if rel not in artifacts and rel not in others and rel not in keep and rel != MANIFEST
+    ]
+    used = in_use(out_dir, candidates) if in_use is not None and candidates else set()
+    for rel in candidates:
         stale = out_dir / rel
+        if rel in used:
+            continue
         if stale.is_file() and root in stale.resolve().parents:
             stale.unlink()
             removed.append(rel)
@@ -613,10 +626,102 @@ def write_artifacts(
     sources[source_key] = {**(entry or {}), "files": sorted(artifacts)}
     if kept:
         sources[source_key]["kept"] = kept
+    if used:  # looked at again by the next compile
+        sources[source_key]["in_use"] = sorted(rel for rel in used if (out_dir / rel).is_file())
     manifest = {"generator": "mlpipe", "sources": dict(sorted(sources.items()))}
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     write_if_changed(out_dir / MANIFEST, text.encode())
     return CompileResult(written=written, removed=removed)
+
+
+def _in_use(pipelines: list[PipelineIR], warnings: list, out_dir: Path, candidates) -> set[str]:
+    """Of the files a recompile would remove (older than the last KEEP_VERSIONS compiles), those
+    of a version that a run in flight pinned: its bundle, that bundle's snapshots, its runtime.
+
+    The runtime records each run's version under `<default datastore>/.mlpipe/pins/` (the task
+    that writes the run's version.json). A run is in flight unless it has a final run record, or
+    nothing of it happened for PIN_DAYS days (Airflow and Prefect runs write no run record: an
+    idle run's next task after that long may find its version gone, and says so)."""
+    from mlpipe.runtime.state import Datastores, State, pin_keys
+
+    wanted: dict[str, list[str]] = {}  # pin key -> candidate files of that version
+    for rel in candidates:
+        parts = rel.split("/")
+        if len(parts) == 2 and rel.endswith(".json"):
+            wanted.setdefault(pin_keys(parts[1], None)[0], []).append(rel)
+        elif rel.startswith(f"{RUNTIME_DIR}/") and len(parts) > 3:
+            wanted.setdefault(pin_keys(None, parts[2])[0], []).append(rel)
+    if not wanted:
+        return set()
+    used: set[str] = set()
+    for root in dict.fromkeys(State(Datastores(_store_doc(p))).root for p in pipelines):
+        try:
+            live = _pinned_in_flight(root, wanted)
+        except Exception as exc:  # an unreachable store: the bound of KEEP_VERSIONS applies
+            warnings.append(
+                Problem(
+                    pipelines[0].source_file,
+                    None,
+                    f"could not read which runs are in flight under {root} ({exc}); files of "
+                    f"compiles older than the last {KEEP_VERSIONS} were removed",
+                )
+            )
+            continue
+        for key in live:
+            used.update(wanted[key])
+    for rel in list(used):  # a kept bundle keeps its steps' snapshots
+        if rel.count("/") == 1:
+            used.update(_bundle_snapshots(out_dir / rel))
+    return used & set(candidates)
+
+
+# Days a pinned run with no final record counts as in flight since anything of it last happened.
+PIN_DAYS = float(os.environ.get("MLPIPE_PIN_DAYS", "7"))
+FINAL_RUN_STATUSES = {"completed", "succeeded", "failed", "canceled", "skipped"}
+
+
+def _pinned_in_flight(root: str, wanted: dict[str, list[str]]) -> set[str]:
+    from mlpipe.runs import read_run
+    from mlpipe.runtime import store
+    from mlpipe.runtime.state import safe_name
+
+    pins = store.join(root, "pins")
+    present = set(store.list_names(pins))
+    live = set()
+    for key in wanted:
+        if safe_name(key) not in present:
+            continue
+        folder = store.join(pins, safe_name(key))
+        for name in store.list_names(folder):
+            pin = store.read_json(store.join(folder, name)) or {}
+            run = read_run(root, name[: -len(".json")])
+            record = (run.run_record or {}) if run is not None else {}
+            if record.get("status") in FINAL_RUN_STATUSES:
+                continue
+            times = [pin.get("at") or 0]
+            if run is not None:
+                times += [run.started or 0, run.finished or 0]
+                times += [r.get("finished") or r.get("started") or 0 for r in run.steps.values()]
+            if time.time() - max(t for t in times if isinstance(t, int | float)) < PIN_DAYS * 86400:
+                live.add(key)
+                break
+    return live
+
+
+def _store_doc(pipeline: PipelineIR) -> dict:
+    return {
+        "default_datastore": pipeline.default_datastore,
+        "datastores": [d.model_dump(mode="json") for d in pipeline.datastores],
+    }
+
+
+def _bundle_snapshots(bundle: Path) -> set[str]:
+    try:
+        doc = json.loads(bundle.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    hashes = {(s.get("snapshot") or {}).get("hash") for s in doc.get("steps") or []}
+    return {f"{BUNDLE_DIR}/snapshots/{h}.tar.gz" for h in hashes if h}
 
 
 def _kept_versions(entry: dict, previous: list[str], artifacts: dict) -> list[list[str]]:

@@ -19,7 +19,7 @@ import uuid
 
 from . import store
 from .params import ParameterError
-from .state import Datastores, State
+from .state import Datastores, State, pin_keys
 from .step import (
     RunContext,
     StepInvocationError,
@@ -186,12 +186,16 @@ def _pinned_ir(args, ir: dict) -> dict:
     """The IR of the version the run started with (see --pin-version); switches `args.ir` to it.
 
     The bundles are content-addressed (`<pipeline>.<IR hash>.json`) and a recompile keeps the last
-    few beside the new one, so a task parsed from a newer DAG / flow file still finds the run's."""
+    few beside the new one, and those runs in flight pinned (`pins/`), so a task parsed from a
+    newer DAG / flow file still finds the run's."""
     folder, name = _split(args.ir)
-    marker = store.join(State(Datastores(ir)).run_dir(args.run_id), "version.json")
+    state = State(Datastores(ir))
+    marker = store.join(state.run_dir(args.run_id), "version.json")
     own = _shipped_runtime()
     first = {"bundle": name, **({"runtime": own[1]} if own else {})}
     if store.write_once(marker, json.dumps(first).encode("utf-8")):
+        # so that a recompile keeps this version's files while the run goes on
+        state.record_pins(args.run_id, pin_keys(name, own[1] if own else None))
         return ir
     recorded = store.read_json(marker) or {}
     _keep_runtime(args, own, recorded.get("runtime"))

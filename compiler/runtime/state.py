@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from contextlib import contextmanager
 
 from . import store
@@ -60,6 +61,19 @@ class Datastores:
         return store.join(self.url(datastore), path)
 
 
+def pin_keys(bundle: str | None, runtime: str | None) -> list[str]:
+    """The names a run's pinned version is recorded under: `ir-<16 hex of the IR hash>` (the
+    bundle `<pipeline>.<hash>.json` beside a DAG / flow file, or `<IR hash>.json` staged for
+    pods) and `runtime-<hash>` (the shipped runtime `.mlpipe/runtime/<hash>/`)."""
+    keys = []
+    if bundle:
+        stem = bundle[: -len(".json")] if bundle.endswith(".json") else bundle
+        keys.append("ir-" + stem.rsplit(".", 1)[-1][:16])
+    if runtime:
+        keys.append("runtime-" + runtime)
+    return keys
+
+
 class State:
     def __init__(self, datastores: Datastores):
         self.root = store.join(datastores.url(datastores.default), STATE_DIR)
@@ -75,6 +89,17 @@ class State:
 
     def step_log(self, run_id: str, step: str, stream: str) -> str:
         return store.join(self.run_dir(run_id), "logs", f"{safe_name(step)}.{stream}.log")
+
+    def pins(self, version: str) -> str:
+        """The runs that pinned a compiled version (PIN_KEYS): `pins/<version>/<run>.json`,
+        which a recompile reads before it removes that version's files (backends/base.py)."""
+        return store.join(self.root, "pins", safe_name(version))
+
+    def record_pins(self, run_id: str, versions: list[str]) -> None:
+        """Called once per run, by the task that recorded its version.json."""
+        doc = json.dumps({"run_id": run_id, "at": time.time()}).encode("utf-8")
+        for version in versions:
+            store.write_once(store.join(self.pins(version), safe_name(run_id) + ".json"), doc)
 
     def run_record(self, run_id: str) -> str:
         return store.join(self.run_dir(run_id), "run.json")
