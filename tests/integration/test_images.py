@@ -315,3 +315,81 @@ def test_a_prefect_kubernetes_job_of_an_mlpipe_image_pulls_the_flow_and_runs_its
     assert json.loads(record.read_text())["status"] == "completed"
     state = drv.prefect(FLOW_RUN_STATE, run_id)
     assert "STATE COMPLETED" in state.stdout, state.stdout + state.stderr
+
+
+# Prefect's own pull step functions from the compiled prefect.yaml, in order, as `prefect flow-run
+# execute` runs them in a job, then the step flow loaded from where they left the working directory.
+PULL = r"""
+import asyncio, importlib, inspect, json, os, sys
+import yaml
+from prefect.flows import load_flow_from_entrypoint
+
+steps = yaml.safe_load(open(sys.argv[1]))["pull"]
+steps[0]["prefect.deployments.steps.set_working_directory"]["directory"] = sys.argv[2]  # /tmp
+output = {}
+for step in steps:  # what run_steps does, without the API server its events go to
+    ((fqn, inputs),) = step.items()
+    module, _, name = fqn.rpartition(".")
+    result = getattr(importlib.import_module(module), name)(**inputs)
+    output.update(asyncio.run(result) if inspect.iscoroutine(result) else result)
+os.chdir(output["directory"])
+flow = load_flow_from_entrypoint("images_flow.py:images_step")
+print("PULLED " + json.dumps({"cwd": os.getcwd(), "flow": flow.name}))
+"""
+
+
+@pytest.fixture
+def s3_server():
+    """moto's S3 on 127.0.0.1 (tests/servers.py), stopped after the test."""
+    from tests.servers import start_moto
+
+    server, env = start_moto()
+    yield env
+    server.stop()
+
+
+def test_a_prefect_job_pulls_the_folder_published_to_an_s3_default_datastore(
+    s3_server, tmp_path, monkeypatch
+):
+    """With an object-store default datastore, `mlpipe compile` publishes the folder there and the
+    jobs' pull step (Prefect's pull_from_remote_storage, fsspec) copies it from there, with the
+    credentials of the job's environment (here moto's S3 on 127.0.0.1)."""
+    from tests.servers import make_bucket
+    from tests.targets import python_of
+
+    env = child_env(**s3_server)
+    for key, value in s3_server.items():
+        monkeypatch.setenv(key, value)
+    bucket = make_bucket("mlpipe-flows")
+    pipeline = project(tmp_path)
+    (pipeline.parent / "mlpipe.yaml").write_text(
+        f"workspace: demo\ndatastores: {{workspaceblobstore: {bucket}/data}}\n"
+        "images: {registry: myacr.azurecr.io/mlpipe}\n"
+    )
+    out = tmp_path / "flows"
+    proc = run_cmd(
+        [MLPIPE, "compile", str(pipeline), "-t", "prefect", "--profile", "kubernetes", "-o",
+         str(out)], env=env, cwd=str(pipeline.parent),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    url = f"{bucket}/data/.mlpipe/flows/images"
+    assert yaml.safe_load((out / "prefect.yaml").read_text())["pull"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "/tmp"}},
+        {"prefect.deployments.steps.pull_from_remote_storage": {"url": url}},
+    ]
+    (tmp_path / "pod").mkdir()
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env.pop("PREFECT_API_URL", None)
+    r = run_cmd(
+        [python_of("prefect"), "-c", PULL, str(out / "prefect.yaml"), str(tmp_path / "pod")],
+        env=env,
+    )
+    line = [x for x in r.stdout.splitlines() if x.startswith("PULLED ")]
+    assert r.returncode == 0 and line, r.stdout[-3000:] + r.stderr[-3000:]
+    pulled = json.loads(line[0][len("PULLED ") :])
+    assert pulled["flow"] == "images-step"
+    here = Path(pulled["cwd"])
+    assert here.is_relative_to(tmp_path / "pod")
+    for rel in [p.relative_to(out) for p in out.rglob("*") if p.is_file()]:
+        if rel.as_posix() != ".mlpipe/manifest.json":
+            assert (here / rel).read_bytes() == (out / rel).read_bytes(), rel
