@@ -402,6 +402,7 @@ class PrefectBackend(Backend):
             problems.extend(exc.problems)
         if profile == "kubernetes":
             problems.extend(kubernetes_problems(pipeline))
+            problems.extend(_publish_problems(pipeline))
         if not problems:
             problems.extend(self._templated_text(pipeline, profile))
         return problems
@@ -744,6 +745,27 @@ def flows_location(pipeline: PipelineIR, project: str) -> str:
         "datastores": [d.model_dump(mode="json") for d in pipeline.datastores],
     }
     return store.join(State(Datastores(doc)).root, "flows", project)
+
+
+def _publish_problems(pipeline: PipelineIR) -> list[Problem]:
+    """A local-path default datastore that does not exist here: publishing the folder would put
+    it on this machine's disk, not on the jobs' volume (checked before anything is written)."""
+    if pipeline.images is None:
+        return []
+    from mlpipe.runtime import store
+
+    root = flows_location(pipeline, "x").rsplit("/.mlpipe/", 1)[0]
+    if not store.is_local(root) or store.isdir(root):
+        return []
+    return [
+        Problem(
+            pipeline.source_file,
+            None,
+            f"the default datastore {root} does not exist on this machine: the Kubernetes jobs "
+            "pull the compiled folder from it, so compile where its volume is mounted at that "
+            "path (docs/prefect.md#profile-kubernetes)",
+        )
+    ]
 
 
 def pull_steps(pipeline: PipelineIR, project: str) -> list[dict]:

@@ -177,6 +177,12 @@ def test_prefect_kubernetes_jobs_run_mlpipes_images_and_pull_the_published_folde
     result = capture(str(pipeline))
     ir = result.pipelines[0]
     out = tmp_path / "flows"
+    published = pipeline.parent / ".mlpipe" / "datastores" / "workspaceblobstore"
+    with pytest.raises(MlpipeError, match="does not exist on this machine"):
+        # the volume is not mounted here: the folder would go nowhere the jobs see
+        compile_pipelines(PrefectBackend(), result.pipelines, pipeline.parent, out, "kubernetes")
+    assert not out.exists()  # nothing written
+    published.mkdir(parents=True)
     done = compile_pipelines(PrefectBackend(), result.pipelines, pipeline.parent, out, "kubernetes")
     # only the step whose environment names its own image may lack the runtime
     assert [(w.line, w.message.split(", which")[0]) for w in done.warnings] == [
@@ -200,8 +206,7 @@ def test_prefect_kubernetes_jobs_run_mlpipes_images_and_pull_the_published_folde
         image_spec(ir, None, "prefect").ref
     }
     # the jobs read the folder `mlpipe compile` published to the default datastore (a volume)
-    published = pipeline.parent / ".mlpipe" / "datastores" / "workspaceblobstore" / ".mlpipe"
-    published = published / "flows" / "pipeline"
+    published = published / ".mlpipe" / "flows" / "pipeline"
     assert doc["pull"] == [
         {"prefect.deployments.steps.set_working_directory": {"directory": str(published)}}
     ]

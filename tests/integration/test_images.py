@@ -67,6 +67,7 @@ print("trained in", sys.prefix)
 def project(tmp_path: Path) -> Path:
     folder = tmp_path / "p"
     (folder / "src").mkdir(parents=True)
+    (folder / "data").mkdir()  # the datastore's volume, mounted here
     (folder / "src" / "train.py").write_text(SCRIPT)
     (folder / "mlpipe.yaml").write_text(
         "workspace: demo\ndatastores: {workspaceblobstore: ./data}\n"
