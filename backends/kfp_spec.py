@@ -159,13 +159,21 @@ def _literal(text: str, indent: str) -> str | None:
 
 
 class _Writer:
-    """One document's lines; scalars are memoised (a spec repeats the same keys and values)."""
+    """One document's lines; scalars and key lines are memoised (a spec repeats the same keys and
+    values). The dicts come from MessageToDict: plain dicts, lists, str, int, float, bool."""
 
     def __init__(self):
         self.lines: list[str] = []
         self.scalars: dict = {}
+        self.strings: dict[str, str] = {}  # the scalars that are str: the most common, keyed fast
+        self.heads: dict[str, dict] = {}  # indent -> {key: "<indent><key>:"}
 
     def scalar(self, value) -> str:
+        if type(value) is str:
+            out = self.strings.get(value)
+            if out is None:
+                out = self.strings[value] = _scalar(value)
+            return out
         # Floats by their text: -0.0 == 0.0 (and hashes alike), but must stay negative.
         key = (float, repr(value)) if isinstance(value, float) else (type(value), value)
         out = self.scalars.get(key)
@@ -189,13 +197,24 @@ class _Writer:
     def mapping(self, value: dict, indent: str) -> None:
         out = self.lines
         deeper = indent + "  "
+        heads = self.heads.get(indent)
+        if heads is None:
+            heads = self.heads[indent] = {}
         for key in sorted(value):
             item = value[key]
-            head = f"{indent}{self.scalar(key)}:"
-            if isinstance(item, dict) and item:
+            head = heads.get(key)
+            if head is None:
+                head = heads[key] = f"{indent}{self.scalar(key)}:"
+            kind = type(item)
+            if kind is str and "\n" not in item:  # the common case first, without a call
+                text = self.strings.get(item)
+                if text is None:
+                    text = self.strings[item] = _scalar(item)
+                out.append(head + " " + text)
+            elif (kind is dict or isinstance(item, dict)) and item:
                 out.append(head)
                 self.mapping(item, deeper)
-            elif isinstance(item, list) and item:
+            elif (kind is list or isinstance(item, list)) and item:
                 out.append(head)
                 self.sequence(item, indent)
             else:

@@ -83,6 +83,9 @@ class Builder:
         sess.snapshot_cache = self._snapshot_cache
         # A loop creating thousands of steps with one bad path gives one error, not thousands.
         self._bad_paths: set[tuple] = set()
+        # (cwd, source_directory, script_name) -> what source_directory() found: steps made in a
+        # loop share one folder, and resolving it costs ~50 us a step (realpath, stats).
+        self._source_dirs: dict[tuple, tuple[str, ir.Snapshot]] = {}
 
     # ---- helpers
     def problem(self, origin: ir.Origin | None, message: str) -> None:
@@ -438,6 +441,15 @@ class Builder:
 
     def source_directory(self, step) -> tuple[str, ir.Snapshot] | None:
         raw = step._source_directory or self.p._default_source_directory or "."
+        key = (step._cwd, str(raw), step.script_name)
+        found = self._source_dirs.get(key)
+        if found is None:
+            found = self._find_source_directory(step, raw)
+            if found is not None:  # a missing one is reported at each step's own line
+                self._source_dirs[key] = found
+        return found
+
+    def _find_source_directory(self, step, raw) -> tuple[str, ir.Snapshot] | None:
         src = (step._cwd / os.path.expanduser(str(raw))).resolve()
         where = (step.origin.file, step.origin.line) if step.origin else None
         if not src.is_dir():
