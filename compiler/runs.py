@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import MlpipeError
 from .runtime import store
-from .runtime.state import STATE_DIR, Datastores, State
+from .runtime.state import STATE_DIR, Datastores, State, datastore_env_var
 
 RUNNER_LABELS = {"local": "local", "airflow": "Airflow", "prefect": "Prefect", "kfp": "KFP"}
 # How a step status reads in listings: a completed step "ran".
@@ -95,7 +95,10 @@ def state_root_here(folder: Path) -> str:
     from .workspace_config import load
 
     config = load(folder)
-    url = config.datastores.get("workspaceblobstore")
+    # The same override the steps honour, so `mlpipe runs` reads where the workers wrote.
+    url = os.environ.get(datastore_env_var("workspaceblobstore")) or config.datastores.get(
+        "workspaceblobstore"
+    )
     if url is None:  # pragma: no cover - the defaults always declare it
         raise MlpipeError(f"{folder}: no default datastore (workspaceblobstore) is declared")
     return store.join(url, STATE_DIR)
@@ -161,16 +164,19 @@ def list_runs(root: str, pipelines: set[str] | None = None) -> list[Run]:
 
 def find_run(roots: list[str], wanted: str) -> Run:
     """A run by its id, its folder name, or an unambiguous prefix of either."""
-    from .runtime.state import safe_name
+    from .runtime.state import path_chars, safe_name
 
     for root in roots:
         run = read_run(root, safe_name(wanted))
         if run is not None:
             return run
+    # A prefix of an id with characters a path cannot hold ("manual__2026-12-02T07:30") is a
+    # prefix of its folder name once they are replaced (safe_name's hash suffix aside).
+    prefixes = (wanted, path_chars(wanted))
     matches = []
     for root in roots:
         for name in store.list_names(store.join(root, "runs")):
-            if name.startswith(wanted) or name.startswith(safe_name(wanted)):
+            if name.startswith(prefixes):
                 matches.append((root, name))
     if len(matches) == 1:
         run = read_run(*matches[0])

@@ -26,9 +26,14 @@ class StepError(RuntimeError):
 SAFE_NAME_MAX = 150
 
 
+def path_chars(text: str) -> str:
+    """`text` with every character a path may not hold replaced by `_`."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
 def safe_name(text: str) -> str:
     """A path-safe version of a run id or step name (a short hash keeps it unique when changed)."""
-    out = re.sub(r"[^A-Za-z0-9._-]", "_", text)
+    out = path_chars(text)
     if out != text or out in ("", ".", "..") or len(out) > SAFE_NAME_MAX:
         out = f"{out[:SAFE_NAME_MAX]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
     return out

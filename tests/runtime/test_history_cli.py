@@ -12,6 +12,7 @@ from test_why import build, seed
 from typer.testing import CliRunner
 
 from mlpipe.cli import app
+from mlpipe.runtime.state import safe_name
 from tests import chromium
 
 
@@ -109,6 +110,18 @@ def test_show_says_why_each_step_ran(history):
     assert "lr 9.0 is far too high" in failed
     doc = json.loads(cli("show", runs[3].run_id, "--json"))
     assert {s["step"]: s["status"] for s in doc["steps"]} == {"prep": "reused", "train": "failed"}
+
+
+def test_an_airflow_run_is_found_by_the_id_as_airflow_shows_it(history, tmp_path, monkeypatch):
+    """Its folder name replaces ':' and '+' (plus a hash); a prefix typed from Airflow's UI
+    still finds it, also when the workers' datastore is elsewhere (their override)."""
+    w, runs = history
+    run_id = "manual__2026-12-02T07:30:01.123+00:00"
+    elsewhere = tmp_path / "worker-ds"
+    fake_run(elsewhere, safe_name(run_id), {"prep": "completed"}, "airflow")
+    monkeypatch.setenv("MLPIPE_DATASTORE_WORKSPACEBLOBSTORE", str(elsewhere))
+    assert [r["run_id"] for r in json.loads(cli("runs", "--json"))] == [safe_name(run_id)]
+    assert "pipeline why on Airflow" in cli("show", "manual__2026-12-02T07:30")
 
 
 def test_show_of_an_unknown_run_is_a_clear_error(history):
