@@ -769,3 +769,5 @@ def test_a_kubernetes_run_keeps_the_images_and_bundle_it_started_with(tmp_path):
     assert got["v2new"]["staged"] == v2
     recorded = json.loads((state / "runs" / "run-1" / "version.json").read_text())
     assert recorded["bundle"] == f"{v1_hash}.json" and recorded["images"]["with env"] == v1_image
+    # and a recompile keeps version 1's snapshots beside the DAG while run-1 goes on
+    assert (state / "pins" / f"ir-{v1_hash[:16]}" / "run-1.json").is_file()
