@@ -138,7 +138,8 @@ def compile_cmd(
         str | None,
         typer.Option(
             "--profile",
-            help="local (steps as processes on the workers) or kubernetes (a pod per step)",
+            help="local (the default: steps as processes on the workers) or kubernetes (a pod "
+            "per step)",
         ),
     ] = None,
     file: FileArg = None,
