@@ -86,6 +86,9 @@ OWN_IMAGE_NEEDS = {
 # In the image: the runtime first on PYTHONPATH, and steps run with the image's own Python (its
 # packages are the environment's), never a venv built at start.
 IMAGE_ENV = {"PYTHONPATH": f"{ROOT}/runtime", "MLPIPE_USE_CURRENT_PYTHON": "1"}
+# Per target: Prefect keeps its profile in PREFECT_HOME (default ~/.prefect), and a job's user
+# (runAsUser without a passwd entry) may have no writable home; /tmp is the pod's own.
+TARGET_ENV = {"prefect": {"PREFECT_HOME": "/tmp/.prefect"}}
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,9 @@ def image_spec(pipeline: PipelineIR, env: Environment | None, target: str) -> Im
     no_deps = TARGET_NO_DEPS.get(target, ())
     runtime = image_runtime(target)
     body = _DOCKERFILE.format(
-        base=base, root=ROOT, env=" ".join(f"{k}={v}" for k, v in IMAGE_ENV.items())
+        base=base,
+        root=ROOT,
+        env=" ".join(f"{k}={v}" for k, v in {**IMAGE_ENV, **TARGET_ENV.get(target, {})}.items()),
     )
     digest = hashlib.sha256()
     for part in (RECIPE, target, python, PLATFORM, exclude_newer, body, requirements_in):

@@ -298,8 +298,9 @@ def test_a_prefect_kubernetes_job_of_an_mlpipe_image_pulls_the_flow_and_runs_its
     # The pod: the image's Python, the container's command and environment (the flow run id,
     # the API URL), started in a folder without the flow: Prefect's pull step finds it.
     job_env = build(images[step_image], tmp_path / "venv")
+    assert job_env["PREFECT_HOME"] == "/tmp/.prefect"  # the image's: writable for any user
     job_env.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
-    job_env["PREFECT_HOME"] = str(tmp_path / "job-home")
+    job_env["PREFECT_HOME"] = str(tmp_path / "job-home")  # (the test worker's was passed on)
     (tmp_path / "pod").mkdir()
     r = subprocess.run(
         command,
