@@ -156,10 +156,11 @@ def warn_grouped(ctx, step: Step, image: str, why: str) -> None:
     """One warning per image and reason, at the first such step's line, naming the steps (a
     5000-step pipeline without a registry gets one line, not 5000)."""
     key = (image, why)
-    seen = ctx.grouped.setdefault(key, {"steps": [], "at": None})
-    if step.name in seen["steps"]:  # one DAG per schedule renders the same steps again
+    seen = ctx.grouped.setdefault(key, {"steps": [], "named": set(), "at": None})
+    if step.name in seen["named"]:  # one DAG per schedule renders the same steps again
         return
     seen["steps"].append(step.name)
+    seen["named"].add(step.name)  # a set: a list's `in` made this quadratic in the steps
     names = seen["steps"]
     shown = ", ".join(repr(n) for n in names[:3])
     more = f" and {len(names) - 3} more" if len(names) > 3 else ""
