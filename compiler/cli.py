@@ -71,7 +71,7 @@ def main() -> None:
         return
     from .cli_common import compile_source, guarded
 
-    code = guarded(lambda: compile_source(**args))
+    code = guarded(lambda: compile_source(**args, whole_process=True))
     if code:
         sys.exit(code)
 
