@@ -1,14 +1,22 @@
 """Object-store transfer throughput and state-write cost, against real local servers.
 
-    .venv/bin/python benchmarks/objectstore.py [--big-mb 200] [--small 5000] [--small-kb 4]
+    .venv/bin/python benchmarks/objectstore.py [--big-mb 200] [--small 5000] [--small-kb 4] \
+        [--repeat 3] [--stores az,s3] [--sets big,small] [--timeout 900]
 
 Starts Azurite and moto (tests/servers.py, like the tests) and, on each store, times:
-- publishing / staging 1 file of --big-mb MB and --small files of --small-kb KB through mlpipe
-  (`store.put_files` / `store.fetch_files`, what publish_tree and input staging use) against
-  fsspec's own bulk `put` / `get` of the same files on the same server;
+- publishing / staging 1 file of --big-mb MB and --small files of --small-kb KB through mlpipe's
+  own paths (`store.publish_tree`: manifest withdrawn, files uploaded, manifest written, as a step
+  publishes an output; `store.common_files` + `store.fetch_files`: the listing and download a step
+  stages a dataset input with) against fsspec's own bulk `put` / `get` of the same files (paths
+  given, no listing) on the same server;
 - the state writes one executed step makes (record `running`, record `completed`, cache entry, one
   write-once key), per step.
-Prints a Markdown table (docs/performance.md keeps the results). Numbers vary with machine load.
+Every round uses a fresh container / bucket, dropped whole afterwards: deleting thousands of blobs
+one by one on Azurite costs ~40 ms of its CPU per blob (it scans its in-memory index), which made
+the 5,000-file set run for tens of minutes before (see docs/performance.md).
+Progress goes to stderr; the Markdown table (docs/performance.md keeps the results) to stdout.
+An operation running over --timeout seconds, SIGTERM or SIGINT stop the run and both servers.
+Numbers vary with machine load.
 """
 
 from __future__ import annotations
@@ -16,15 +24,50 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def say(message: str) -> None:
+    load = os.getloadavg()[0]
+    print(f"[{time.strftime('%H:%M:%S')} load {load:.1f}] {message}", file=sys.stderr, flush=True)
+
+
+def _stop_on_signal(signum, frame) -> None:
+    # The servers run in their own sessions (so a Ctrl-C in a terminal does not hit them first);
+    # SystemExit unwinds to main's `finally`, which stops them.
+    raise SystemExit(128 + signum)
+
+
+class Watchdog:
+    """Ends the run (SIGTERM to this process: servers stopped) when one operation overruns."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.timer = seconds, None
+
+    def __enter__(self):
+        def fire():
+            say(f"an operation ran over {self.seconds:.0f} s: stopping (--timeout)")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        if self.seconds > 0:
+            self.timer = threading.Timer(self.seconds, fire)
+            self.timer.daemon = True
+            self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 def _files(folder: Path, count: int, size: int) -> list[Path]:
@@ -37,77 +80,144 @@ def _files(folder: Path, count: int, size: int) -> list[Path]:
     return out
 
 
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def _fresh_root(proto: str) -> str:
+    from tests.servers import make_bucket, make_container
+
+    name = f"bench-{uuid.uuid4().hex[:12]}"
+    return make_container(name) if proto == "az" else make_bucket(name)
 
 
-def _round(store, fs, root: str, files: list[Path], work: Path, swap: bool) -> dict[str, float]:
+def _drop_root(fs, proto: str, root: str) -> None:
+    """Remove a round's container / bucket: Azure deletes a container in one request; S3 needs it
+    empty first (s3fs deletes 1000 keys a request)."""
+    name = root.split("://")[1]
+    if proto == "az":
+        fs.rmdir(name)
+    else:
+        fs.rm(name, recursive=True)
+
+
+def _round(store, fs, proto: str, files: list[Path], work: Path, swap: bool, timeout: float):
     """One upload and one download of `files` by each side; `swap`: fsspec goes first."""
-    tag = uuid.uuid4().hex[:6]
-    bucket_path = root.split("://")[1]
-    ours = f"{root}/ours-{tag}"
-    theirs = [f"{bucket_path}/fsspec-{tag}/{p.name}" for p in files]
-    down = work / f"down-{tag}"
+    root = _fresh_root(proto)
+    bucket = root.split("://")[1]
+    ours = f"{root}/ours"
+    theirs = [f"{bucket}/fsspec/{p.name}" for p in files]
+    down = work / f"down-{uuid.uuid4().hex[:6]}"
     (down / "fsspec").mkdir(parents=True)
+
+    def stage_ours():
+        found = store.common_files([ours])
+        store.fetch_files([(loc, str(down / "ours" / rel)) for loc, rel in found])
+        assert len(found) == len(files), (len(found), len(files))
+
     runs = {
-        "put ours": lambda: store.put_files([(str(p), f"{ours}/{p.name}") for p in files]),
+        "put ours": lambda: store.publish_tree([(str(p), p.name) for p in files], ours),
         "put fsspec": lambda: fs.put([str(p) for p in files], theirs),
-        "get ours": lambda: store.fetch_files(
-            [(f"{ours}/{p.name}", str(down / "ours" / p.name)) for p in files]
-        ),
+        "get ours": stage_ours,
         "get fsspec": lambda: fs.get(theirs, [str(down / "fsspec" / p.name) for p in files]),
     }
     out = {}
-    for op in ("put", "get"):
-        pair = [f"{op} ours", f"{op} fsspec"]
-        for key in reversed(pair) if swap else pair:
-            out[key] = _timed(runs[key])
-    shutil.rmtree(down)
-    fs.rm([f"{bucket_path}/ours-{tag}", f"{bucket_path}/fsspec-{tag}"], recursive=True)
+    try:
+        for op in ("put", "get"):
+            pair = [f"{op} ours", f"{op} fsspec"]
+            for key in reversed(pair) if swap else pair:
+                with Watchdog(timeout):
+                    t0 = time.perf_counter()
+                    runs[key]()
+                    out[key] = time.perf_counter() - t0
+                side = "mlpipe" if key.endswith("ours") else "fsspec"
+                say(f"  {op} {side}: {out[key]:.2f} s")
+    finally:
+        shutil.rmtree(down, ignore_errors=True)
+    # Not on an interrupted round: its transfers may still run; the servers (in memory) go anyway.
+    with Watchdog(timeout):
+        _drop_root(fs, proto, root)
     return out
 
 
-def bench_transfer(store, fs, root: str, files: list[Path], work: Path, repeat: int) -> dict:
+def bench_transfer(store, fs, proto: str, files: list[Path], work: Path, args) -> dict:
     """mlpipe's and fsspec's bulk upload and download of the same files, `repeat` times each; the
     two sides alternate which goes first, so neither always meets a warmer server."""
-    times: dict[str, list[float]] = {}
-    for r in range(repeat):
-        for key, seconds in _round(store, fs, root, files, work, swap=r % 2 == 1).items():
-            times.setdefault(key, []).append(seconds)
     total = sum(p.stat().st_size for p in files)
     big = total // len(files) >= 1 << 20
     amount, unit = (total / 1e6, "MB/s") if big else (len(files), "files/s")
     size = f"{total // len(files) >> 20} MB" if big else f"{total // len(files) >> 10} KB"
-    row = {
-        "store": {"az": "Azurite", "s3": "moto"}[root.split("://")[0]],
-        "files": f"{len(files)} × {size}",
-    }
-    for op, name in (("put", "upload"), ("get", "download")):
+    name = {"az": "Azurite", "s3": "moto"}[proto]
+    times: dict[str, list[float]] = {}
+    for r in range(args.repeat):
+        say(f"{name}, {len(files)} × {size}: round {r + 1}/{args.repeat}")
+        swap = r % 2 == 1
+        for key, seconds in _round(store, fs, proto, files, work, swap, args.timeout).items():
+            times.setdefault(key, []).append(seconds)
+    row = {"store": name, "files": f"{len(files)} × {size}"}
+    for op, label in (("put", "upload"), ("get", "download")):
         ours, theirs = times[f"{op} ours"], times[f"{op} fsspec"]
-        for label, pick in (("best", min), ("median", statistics.median)):
-            row[f"{name} mlpipe / fsspec ({label})"] = (
+        for which, pick in (("best", min), ("median", statistics.median)):
+            row[f"{label} mlpipe / fsspec ({which})"] = (
                 f"{amount / pick(ours):.1f} / {amount / pick(theirs):.1f} {unit} "
                 f"= {pick(theirs) / pick(ours):.2f}×"
             )
     return row
 
 
-def bench_state(store, root: str, repeat: int, steps: int = 20) -> tuple[float, float]:
+def bench_state(store, fs, proto: str, repeat: int, steps: int = 20) -> tuple[float, float]:
     """Milliseconds of the state writes of one executed step (best, median of `repeat` rounds)."""
+    root = _fresh_root(proto)
     record = {"status": "running", "step": "s", "outputs": {}, "metrics": {}}
     rounds = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for i in range(steps):
-            base = f"{root}/.mlpipe/runs/bench-{uuid.uuid4().hex[:8]}-{i}"
-            store.write_json_atomic(f"{base}/steps/s.json", record)
-            store.write_json_atomic(f"{base}/steps/s.json", dict(record, status="completed"))
-            store.write_json_atomic(f"{root}/.mlpipe/cache/{uuid.uuid4().hex}.json", record)
-            store.write_once(f"{root}/.mlpipe/versions/{uuid.uuid4().hex}.json", b"{}")
-        rounds.append((time.perf_counter() - t0) / steps * 1000)
+    try:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            for i in range(steps):
+                base = f"{root}/.mlpipe/runs/bench-{uuid.uuid4().hex[:8]}-{i}"
+                store.write_json_atomic(f"{base}/steps/s.json", record)
+                store.write_json_atomic(f"{base}/steps/s.json", dict(record, status="completed"))
+                store.write_json_atomic(f"{root}/.mlpipe/cache/{uuid.uuid4().hex}.json", record)
+                store.write_once(f"{root}/.mlpipe/versions/{uuid.uuid4().hex}.json", b"{}")
+            rounds.append((time.perf_counter() - t0) / steps * 1000)
+    finally:
+        _drop_root(fs, proto, root)
     return min(rounds), statistics.median(rounds)
+
+
+def run(args, work: Path, servers: list) -> None:
+    from tests.servers import start_azurite, start_moto
+
+    starts = {"az": start_azurite, "s3": start_moto}
+    protos = args.stores.split(",")
+    for proto in protos:
+        server, env = starts[proto]()
+        servers.append(server)
+        os.environ.update(env)
+    import fsspec
+
+    from mlpipe.runtime import store
+
+    sets = {}
+    if "big" in args.sets:
+        sets["big"] = _files(work / "big", 1, args.big_mb << 20)
+    if "small" in args.sets:
+        sets["small"] = _files(work / "small", args.small, args.small_kb << 10)
+    rows, state = [], {}
+    for proto in protos:
+        fs = fsspec.filesystem(proto)
+        for key in args.sets.split(","):
+            rows.append(bench_transfer(store, fs, proto, sets[key], work, args))
+            say(" | ".join(rows[-1].values()))
+        state[proto] = bench_state(store, fs, proto, args.repeat)
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + " --- |" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(row[k] for k in keys) + " |")
+    print()
+    for proto, (best, median) in state.items():
+        print(
+            f"state writes per executed step on {proto} (4 requests): "
+            f"best {best:.1f} ms, median {median:.1f} ms"
+        )
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> int:
@@ -118,51 +228,25 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each operation (best, median)")
     ap.add_argument("--stores", default="az,s3", help="az, s3 or both")
     ap.add_argument("--sets", default="big,small", help="big, small or both")
+    ap.add_argument(
+        "--timeout", type=float, default=900, help="seconds one operation may take (0: no limit)"
+    )
     args = ap.parse_args()
-    from tests.servers import make_bucket, make_container, start_azurite, start_moto
-
-    servers = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_on_signal)
+    servers: list = []
     work = Path(tempfile.mkdtemp(prefix="mlpipe-objbench-"))
-    print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     try:
-        for start in (start_azurite, start_moto):
-            server, env = start()
-            servers.append(server)
-            os.environ.update(env)
-        import fsspec
-
-        from mlpipe.runtime import store
-
-        big = _files(work / "big", 1, args.big_mb << 20) if "big" in args.sets else []
-        small = (
-            _files(work / "small", args.small, args.small_kb << 10) if "small" in args.sets else []
-        )
-        rows, state = [], {}
-        tag = uuid.uuid4().hex[:8]
-        makers = {"az": make_container, "s3": make_bucket}
-        for proto in args.stores.split(","):
-            root = makers[proto](f"bench-{tag}")
-            fs = fsspec.filesystem(proto)
-            for files in [{"big": big, "small": small}[k] for k in args.sets.split(",")]:
-                rows.append(bench_transfer(store, fs, root, files, work, args.repeat))
-                print(rows[-1], file=sys.stderr, flush=True)
-            state[proto] = bench_state(store, root, args.repeat)
-        keys = list(rows[0])
-        print("| " + " | ".join(keys) + " |")
-        print("|" + " --- |" * len(keys))
-        for row in rows:
-            print("| " + " | ".join(row[k] for k in keys) + " |")
-        print()
-        for proto, (best, median) in state.items():
-            print(
-                f"state writes per executed step on {proto} (4 requests): "
-                f"best {best:.1f} ms, median {median:.1f} ms"
-            )
-        print(f"load average at end: {os.getloadavg()[0]:.2f}")
+        run(args, work, servers)
     finally:
+        # Ignore further signals while stopping: a second Ctrl-C must not leave a server behind.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
         for server in servers:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
+        say("servers stopped")
     return 0
 
 

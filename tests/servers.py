@@ -205,7 +205,11 @@ class Server:
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
             )
-        self._wait()
+        try:
+            self._wait()
+        except BaseException:  # not started, or interrupted while starting: leave nothing behind
+            self.stop()
+            raise
 
     def _wait(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
