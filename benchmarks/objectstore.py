@@ -10,10 +10,12 @@ Starts Azurite and moto (tests/servers.py, like the tests) and, on each store, t
   stages a dataset input with) against fsspec's own bulk `put` / `get` of the same files (paths
   given, no listing) on the same server;
 - the state writes one executed step makes (record `running`, record `completed`, cache entry, one
-  write-once key), per step.
-Every round uses a fresh container / bucket, dropped whole afterwards: deleting thousands of blobs
-one by one on Azurite costs ~40 ms of its CPU per blob (it scans its in-memory index), which made
-the 5,000-file set run for tens of minutes before (see docs/performance.md).
+  write-once key), per step;
+- every request real runs make to mlpipe's state on the store (a 2-step pipeline run in process,
+  first run and fully reused rerun), counted and timed.
+Every round uses a fresh container / bucket, dropped whole afterwards: deleting blobs one by one
+costs Azurite ~45 ms of its own CPU per blob when it holds 9,000 (more the more it holds), which
+kept the 5,000-file set running for tens of minutes before (see docs/performance.md).
 Progress goes to stderr; the Markdown table (docs/performance.md keeps the results) to stdout.
 An operation running over --timeout seconds, SIGTERM or SIGINT stop the run and both servers.
 Numbers vary with machine load.
@@ -181,6 +183,62 @@ def bench_state(store, fs, proto: str, repeat: int, steps: int = 20) -> tuple[fl
     return min(rounds), statistics.median(rounds)
 
 
+_WRITES = ("writing", "creating", "uploading", "withdrawing", "removing", "renaming")
+
+
+def bench_steps(proto: str, work: Path) -> dict[str, dict]:
+    """The requests real runs make to mlpipe's state (`<default datastore>/.mlpipe/`) and the time
+    spent in them: tests/objectstores/many (2 steps, MANY_FILES=1) run in process on a fresh
+    container / bucket, first run then a fully reused rerun. Every remote call of the runtime goes
+    through `store._call`, which is wrapped here to count and time them (steps one at a time)."""
+    import io
+
+    from rich.console import Console
+
+    from mlpipe.capture import capture
+    from mlpipe.local import run_pipeline
+    from mlpipe.runtime import store
+
+    project = work / f"steps-{proto}"
+    shutil.copytree(ROOT / "tests" / "objectstores" / "many", project)
+    root = _fresh_root(proto)
+    (project / "mlpipe.yaml").write_text(
+        f"workspace: many\ndatastores:\n  workspaceblobstore: {root}\n", encoding="utf-8"
+    )
+    calls: list[tuple[bool, bool, float]] = []  # (state?, write?, seconds)
+    real = store._call
+
+    def counted(url, what, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return real(url, what, fn, *args, **kwargs)
+        finally:
+            calls.append(("/.mlpipe/" in url, what.startswith(_WRITES), time.perf_counter() - t0))
+
+    out: dict[str, dict] = {}
+    cwd = os.getcwd()
+    os.environ["MANY_FILES"] = "1"
+    store._call = counted
+    try:
+        os.chdir(project)
+        ir = capture("pipeline.py").pipelines[0]
+        for label, want in (("first run", "completed"), ("reused rerun", "reused")):
+            calls.clear()
+            res = run_pipeline(ir, ".", console=Console(file=io.StringIO()), max_parallel=1)
+            assert set(res.statuses.values()) == {want}, res.statuses
+            state = [c for c in calls if c[0]]
+            out[label] = {
+                "steps": len(res.statuses),
+                "requests": len(state),
+                "writes": sum(1 for c in state if c[1]),
+                "ms": sum(c[2] for c in state) * 1000,
+            }
+    finally:
+        store._call = real
+        os.chdir(cwd)
+    return out
+
+
 def run(args, work: Path, servers: list) -> None:
     from tests.servers import start_azurite, start_moto
 
@@ -199,24 +257,35 @@ def run(args, work: Path, servers: list) -> None:
         sets["big"] = _files(work / "big", 1, args.big_mb << 20)
     if "small" in args.sets:
         sets["small"] = _files(work / "small", args.small, args.small_kb << 10)
-    rows, state = [], {}
+    rows, state, steps = [], {}, {}
     for proto in protos:
         fs = fsspec.filesystem(proto)
-        for key in args.sets.split(","):
+        for key in filter(None, args.sets.split(",")):
             rows.append(bench_transfer(store, fs, proto, sets[key], work, args))
             say(" | ".join(rows[-1].values()))
         state[proto] = bench_state(store, fs, proto, args.repeat)
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + " --- |" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(row[k] for k in keys) + " |")
-    print()
+        steps[proto] = bench_steps(proto, work)
+        say(f"state requests of real runs on {proto}: {steps[proto]}")
+    if rows:
+        keys = list(rows[0])
+        print("| " + " | ".join(keys) + " |")
+        print("|" + " --- |" * len(keys))
+        for row in rows:
+            print("| " + " | ".join(row[k] for k in keys) + " |")
+        print()
     for proto, (best, median) in state.items():
         print(
             f"state writes per executed step on {proto} (4 requests): "
             f"best {best:.1f} ms, median {median:.1f} ms"
         )
+    for proto, runs in steps.items():
+        for label, r in runs.items():
+            n = r["steps"]
+            print(
+                f"{label} of a {n}-step pipeline on {proto}: {r['requests']} state requests "
+                f"({r['writes']} writes), {r['ms']:.0f} ms in them: "
+                f"{r['requests'] / n:.1f} requests, {r['ms'] / n:.0f} ms per step"
+            )
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -227,7 +296,7 @@ def main() -> int:
     ap.add_argument("--small-kb", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each operation (best, median)")
     ap.add_argument("--stores", default="az,s3", help="az, s3 or both")
-    ap.add_argument("--sets", default="big,small", help="big, small or both")
+    ap.add_argument("--sets", default="big,small", help="big, small, both or '' (state only)")
     ap.add_argument(
         "--timeout", type=float, default=900, help="seconds one operation may take (0: no limit)"
     )

@@ -588,9 +588,19 @@ def _bulk(fs, op: str):
 def _grouped(pairs: list[tuple[str, str]], remote_index: int):
     """Remote sides of [(a, b)] grouped by filesystem: {id: (fs, first url, [remote paths], [local])}."""
     groups: dict[int, tuple] = {}
+    # One url_to_fs per bucket / container, not per file (~0.1 ms each: 5,000 files, 0.7 s of CPU).
+    # Chained URLs (`a::b`) carry options per URL: resolved one by one.
+    by_bucket: dict[str, object] = {}
     for pair in pairs:
         url = pair[remote_index]
-        fs, path = _fs(url)
+        bucket = "/".join(url.split("/", 3)[:3])
+        fs = by_bucket.get(bucket) if "::" not in url else None
+        if fs is None:
+            fs, path = _fs(url)
+            if "::" not in url:
+                by_bucket[bucket] = fs
+        else:
+            path = fs._strip_protocol(url)
         group = groups.setdefault(id(fs), (fs, url, [], []))
         group[2].append(path)
         group[3].append(pair[1 - remote_index])
@@ -600,8 +610,12 @@ def _grouped(pairs: list[tuple[str, str]], remote_index: int):
 def fetch_files(pairs: list[tuple[str, str]]) -> None:
     """Copy files [(location, local path)] here; remote ones many at a time (fsspec bulk get)."""
     remote = []
+    made: set[str] = set()  # a folder of 5,000 files is made once, not checked 5,000 times
     for src, dst in pairs:
-        os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+        folder = os.path.dirname(dst) or "."
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
         if is_local(src):
             shutil.copyfile(local_path(src), dst)
         else:

@@ -109,9 +109,12 @@ def test_two_runs_at_once_both_succeed_and_keep_everything(object_stores, tmp_pa
             for out in rec["outputs"].values():
                 assert store.output_complete(out["url"]), out
         assert recs["prep"]["outputs"]["prepared"]["path"] == f"prepared/{run_folder}_prep"
-    # Each run registered its output (distinct version numbers under concurrency come from the
-    # write-once dataset registry, State.add_version: tested in test_store.py).
-    assert all(r["outputs"]["prepared"]["registered"]["version"] >= 1 for r in runs_prep(runs))
+    # Each run registered its output as its own version of the dataset: two machines racing for
+    # the next version number get one each (write-once keys, State.add_version), none lost.
+    versions = [r["outputs"]["prepared"]["registered"]["version"] for r in runs_prep(runs)]
+    assert sorted(versions) == [1, 2], versions
+    stored = [k for k in p.state_files() if "/.mlpipe/datasets/prepared_data/" in k]
+    assert sorted(k.rsplit("/", 1)[1] for k in stored) == ["1.json", "2.json"], stored
 
 
 def runs_prep(runs: dict) -> list[dict]:
