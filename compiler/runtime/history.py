@@ -51,11 +51,14 @@ def request_cancel(state_root: str, run_id: str, step: str | None, reason: str =
 
 def canceled(state_root: str, run_id: str) -> dict | None:
     """The cancel marker's content when the run was canceled (a torn marker still counts)."""
-    url = cancel_marker(state_root, run_id)
-    doc = store.read_json(url)
-    if doc is not None:
-        return doc
-    return {"run_id": run_id, "step": None, "reason": "canceled"} if store.exists(url) else None
+    data = store.read_bytes(cancel_marker(state_root, run_id))  # one request: checked per step
+    if data is None:
+        return None
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    return doc if isinstance(doc, dict) else {"run_id": run_id, "step": None, "reason": "canceled"}
 
 
 def cancel_reason(marker: dict) -> str:

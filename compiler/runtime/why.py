@@ -89,11 +89,13 @@ def manifest_url(state: State, digest: str) -> str:
 
 def save_manifest(state: State, digest: str, entries: list[tuple[str, str]]) -> None:
     """Keep the listing behind `digest` (once; the name is its content's hash)."""
-    url = manifest_url(state, digest)
-    if not digest or store.exists(url):
-        return
+    if digest and not store.exists(manifest_url(state, digest)):
+        _put_manifest(state, digest, entries)
+
+
+def _put_manifest(state: State, digest: str, entries: list[tuple[str, str]]) -> None:
     doc = {"files": dict(sorted(entries))}
-    store.write_once(url, (json.dumps(doc, sort_keys=True) + "\n").encode("utf-8"))
+    store.write_once(manifest_url(state, digest), (json.dumps(doc, sort_keys=True) + "\n").encode())
 
 
 def load_manifest(state: State, digest: str | None) -> dict | None:
@@ -120,7 +122,7 @@ def save_snapshot_manifest(state: State, digest: str | None, archive: str) -> No
         return
     entries = archive_entries(archive)
     if combine(entries) == digest:  # a different packing would name the wrong files
-        save_manifest(state, digest, entries)
+        _put_manifest(state, digest, entries)  # checked above: one request less on a store
 
 
 # ------------------------------------------------------------------------------------- reasons

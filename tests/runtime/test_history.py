@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from helpers import RECORD, executed, lit, pipeline, step, write_source
 
@@ -66,6 +67,15 @@ def test_cancel_is_written_once_and_read_by_status(tmp_path):
     assert history.request_cancel(root, "r1", "other") is False  # the first one stays
     assert history.canceled(root, "r1")["step"] == "judge"
     assert history.run_status(root, "r1") == "canceled"
+
+
+def test_a_torn_cancel_marker_still_counts(tmp_path):
+    root = str(tmp_path)
+    assert history.canceled(root, "r2") is None
+    marker = Path(history.cancel_marker(root, "r2"))
+    marker.parent.mkdir(parents=True)
+    marker.write_bytes(b'{"run_id": "r')  # a writer killed mid-write on a non-atomic filesystem
+    assert history.canceled(root, "r2") == {"run_id": "r2", "step": None, "reason": "canceled"}
 
 
 def test_run_status_failed_wins_over_canceled(tmp_path):
