@@ -13,9 +13,10 @@ Starts Azurite and moto (tests/servers.py, like the tests) and, on each store, t
   write-once key), per step;
 - every request real runs make to mlpipe's state on the store (a 2-step pipeline run in process,
   first run and fully reused rerun), counted and timed.
-Every round uses a fresh container / bucket, dropped whole afterwards: deleting blobs one by one
-costs Azurite ~45 ms of its own CPU per blob when it holds 9,000 (more the more it holds), which
-kept the 5,000-file set running for tens of minutes before (see docs/performance.md).
+Every round runs on a fresh server, stopped afterwards; nothing is deleted: deleting blobs one by
+one costs Azurite ~45 ms of its own CPU per blob when it holds 9,000 (more the more it holds),
+which kept the 5,000-file set running for tens of minutes before, and a deleted container of
+10,000 blobs kept it busy for minutes after the call returned (see docs/performance.md).
 Progress goes to stderr; the Markdown table (docs/performance.md keeps the results) to stdout.
 An operation running over --timeout seconds, SIGTERM or SIGINT stop the run and both servers.
 Numbers vary with machine load.
@@ -33,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,14 +91,23 @@ def _fresh_root(proto: str) -> str:
     return make_container(name) if proto == "az" else make_bucket(name)
 
 
-def _drop_root(fs, proto: str, root: str) -> None:
-    """Remove a round's container / bucket: Azure deletes a container in one request; S3 needs it
-    empty first (s3fs deletes 1000 keys a request)."""
-    name = root.split("://")[1]
-    if proto == "az":
-        fs.rmdir(name)
-    else:
-        fs.rm(name, recursive=True)
+@contextmanager
+def fresh_server(proto: str, servers: list):
+    """A new server (Azurite or moto) for one round, stopped after it: nothing an earlier round
+    left behind (blobs, deleted containers Azurite is still collecting) slows this one."""
+    import fsspec
+
+    from tests.servers import start_azurite, start_moto
+
+    server, env = {"az": start_azurite, "s3": start_moto}[proto]()
+    servers.append(server)  # main's `finally` stops it if the run is interrupted
+    os.environ.update(env)
+    fsspec.get_filesystem_class(proto).clear_instance_cache()  # they hold the old endpoint
+    try:
+        yield fsspec.filesystem(proto)
+    finally:
+        servers.remove(server)
+        server.stop()
 
 
 def _round(store, fs, proto: str, files: list[Path], work: Path, swap: bool, timeout: float):
@@ -132,13 +143,10 @@ def _round(store, fs, proto: str, files: list[Path], work: Path, swap: bool, tim
                 say(f"  {op} {side}: {out[key]:.2f} s")
     finally:
         shutil.rmtree(down, ignore_errors=True)
-    # Not on an interrupted round: its transfers may still run; the servers (in memory) go anyway.
-    with Watchdog(timeout):
-        _drop_root(fs, proto, root)
     return out
 
 
-def bench_transfer(store, fs, proto: str, files: list[Path], work: Path, args) -> dict:
+def bench_transfer(store, proto: str, files: list[Path], work: Path, args, servers) -> dict:
     """mlpipe's and fsspec's bulk upload and download of the same files, `repeat` times each; the
     two sides alternate which goes first, so neither always meets a warmer server."""
     total = sum(p.stat().st_size for p in files)
@@ -150,8 +158,9 @@ def bench_transfer(store, fs, proto: str, files: list[Path], work: Path, args) -
     for r in range(args.repeat):
         say(f"{name}, {len(files)} × {size}: round {r + 1}/{args.repeat}")
         swap = r % 2 == 1
-        for key, seconds in _round(store, fs, proto, files, work, swap, args.timeout).items():
-            times.setdefault(key, []).append(seconds)
+        with fresh_server(proto, servers) as fs:
+            for key, seconds in _round(store, fs, proto, files, work, swap, args.timeout).items():
+                times.setdefault(key, []).append(seconds)
     row = {"store": name, "files": f"{len(files)} × {size}"}
     for op, label in (("put", "upload"), ("get", "download")):
         ours, theirs = times[f"{op} ours"], times[f"{op} fsspec"]
@@ -163,23 +172,20 @@ def bench_transfer(store, fs, proto: str, files: list[Path], work: Path, args) -
     return row
 
 
-def bench_state(store, fs, proto: str, repeat: int, steps: int = 20) -> tuple[float, float]:
+def bench_state(store, proto: str, repeat: int, steps: int = 20) -> tuple[float, float]:
     """Milliseconds of the state writes of one executed step (best, median of `repeat` rounds)."""
     root = _fresh_root(proto)
     record = {"status": "running", "step": "s", "outputs": {}, "metrics": {}}
     rounds = []
-    try:
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            for i in range(steps):
-                base = f"{root}/.mlpipe/runs/bench-{uuid.uuid4().hex[:8]}-{i}"
-                store.write_json_atomic(f"{base}/steps/s.json", record)
-                store.write_json_atomic(f"{base}/steps/s.json", dict(record, status="completed"))
-                store.write_json_atomic(f"{root}/.mlpipe/cache/{uuid.uuid4().hex}.json", record)
-                store.write_once(f"{root}/.mlpipe/versions/{uuid.uuid4().hex}.json", b"{}")
-            rounds.append((time.perf_counter() - t0) / steps * 1000)
-    finally:
-        _drop_root(fs, proto, root)
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for i in range(steps):
+            base = f"{root}/.mlpipe/runs/bench-{uuid.uuid4().hex[:8]}-{i}"
+            store.write_json_atomic(f"{base}/steps/s.json", record)
+            store.write_json_atomic(f"{base}/steps/s.json", dict(record, status="completed"))
+            store.write_json_atomic(f"{root}/.mlpipe/cache/{uuid.uuid4().hex}.json", record)
+            store.write_once(f"{root}/.mlpipe/versions/{uuid.uuid4().hex}.json", b"{}")
+        rounds.append((time.perf_counter() - t0) / steps * 1000)
     return min(rounds), statistics.median(rounds)
 
 
@@ -240,17 +246,9 @@ def bench_steps(proto: str, work: Path) -> dict[str, dict]:
 
 
 def run(args, work: Path, servers: list) -> None:
-    from tests.servers import start_azurite, start_moto
-
-    starts = {"az": start_azurite, "s3": start_moto}
-    protos = args.stores.split(",")
-    for proto in protos:
-        server, env = starts[proto]()
-        servers.append(server)
-        os.environ.update(env)
-    import fsspec
-
     from mlpipe.runtime import store
+
+    protos = args.stores.split(",")
 
     sets = {}
     if "big" in args.sets:
@@ -259,12 +257,12 @@ def run(args, work: Path, servers: list) -> None:
         sets["small"] = _files(work / "small", args.small, args.small_kb << 10)
     rows, state, steps = [], {}, {}
     for proto in protos:
-        fs = fsspec.filesystem(proto)
         for key in filter(None, args.sets.split(",")):
-            rows.append(bench_transfer(store, fs, proto, sets[key], work, args))
+            rows.append(bench_transfer(store, proto, sets[key], work, args, servers))
             say(" | ".join(rows[-1].values()))
-        state[proto] = bench_state(store, fs, proto, args.repeat)
-        steps[proto] = bench_steps(proto, work)
+        with fresh_server(proto, servers):
+            state[proto] = bench_state(store, proto, args.repeat)
+            steps[proto] = bench_steps(proto, work)
         say(f"state requests of real runs on {proto}: {steps[proto]}")
     if rows:
         keys = list(rows[0])
