@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlpipe.backends import airflow as af
+from mlpipe.runtime.state import safe_name
 from tests.targets import MLPIPE, ROOT, child_env, python_of, run_cmd
 
 PIPELINES = ROOT / "tests" / "pipelines"
@@ -432,7 +433,8 @@ gpu_folder = [f for f in sys.argv[1:] if f.endswith("gpu-kubernetes")][0]
 bag = DagBag(dag_folder=gpu_folder)
 (dag,) = bag.dags.values()
 task = dag.get_task("train_gpu")
-context = {"params": {"epochs": 10, "regenerate_outputs": False}, "run_id": "manual__x"}
+report["gpu_dag_id"] = dag.dag_id
+context = {"params": {"epochs": 10, "regenerate_outputs": False}, "run_id": "manual__x", "dag": dag}
 task.arguments = task.pod_arguments(context, "/data/.mlpipe/bundles/h.json", "/data/.mlpipe/snapshots")
 pod = task.build_pod_request_obj(dry_run=True)
 report["gpu_pod"] = ApiClient().sanitize_for_serialization(pod)
@@ -528,7 +530,9 @@ def test_airflow_imports_every_dag(compiled):
     assert "--pin-version" in args  # one pipeline version per run
     assert args["--ir"] == "/data/.mlpipe/bundles/h.json" and args["--step"] == "Train-GPU"
     assert json.loads(args["--params-json"]) == {"epochs": 10}
-    assert args["--run-id"] == "manual__x"
+    # Airflow's run id is unique per DAG only: mlpipe's adds the DAG's id (records of two DAGs
+    # scheduled for the same time never share a folder), Airflow's part first
+    assert args["--run-id"] == "manual__x@" + report["gpu_dag_id"]
     assert args["--snapshots"] == "/data/.mlpipe/snapshots"
     assert args["--result-file"] == "/airflow/xcom/return.json"
     assert pod["spec"]["nodeSelector"] == {"accelerator": "nvidia-tesla-v100"}
@@ -664,7 +668,7 @@ assert not bag.import_errors, bag.import_errors
 pods = {}
 for dag in bag.dags.values():
     for task in dag.tasks:
-        context = {"params": {"regenerate_outputs": False}, "run_id": "manual__x"}
+        context = {"params": {"regenerate_outputs": False}, "run_id": "manual__x", "dag": dag}
         task.arguments = task.pod_arguments(context, "/d/.mlpipe/bundles/h.json", "/d/.mlpipe/s")
         pods[task.task_id] = ApiClient().sanitize_for_serialization(
             task.build_pod_request_obj(dry_run=True)
@@ -718,7 +722,8 @@ for label, path, run_id in json.loads(sys.argv[1]):
     staged = dag_module.stage_version(
         task.step, task.snapshot, task.image, {"dag": dag_module.dag, "run_id": run_id}
     )
-    out[label] = {"staged": staged, "own": [task.image, dag_module.IR_HASH, task.snapshot]}
+    out[label] = {"staged": staged, "own": [task.image, dag_module.IR_HASH, task.snapshot],
+                  "dag_id": dag_module.dag.dag_id}
 print("STAGED " + json.dumps(out))
 """
 
@@ -767,7 +772,8 @@ def test_a_kubernetes_run_keeps_the_images_and_bundle_it_started_with(tmp_path):
     assert (state / "snapshots" / f"{v1_snapshot}.tar.gz").is_file()
     v2 = [str(state / "bundles" / f"{v2_hash}.json"), str(state / "snapshots"), v2_image]
     assert got["v2new"]["staged"] == v2
-    recorded = json.loads((state / "runs" / "run-1" / "version.json").read_text())
+    run_1 = safe_name("run-1@" + got["v1"]["dag_id"])  # mlpipe's id: Airflow's + the DAG's
+    recorded = json.loads((state / "runs" / run_1 / "version.json").read_text())
     assert recorded["bundle"] == f"{v1_hash}.json" and recorded["images"]["with env"] == v1_image
     # and a recompile keeps version 1's snapshots beside the DAG while run-1 goes on
-    assert (state / "pins" / f"ir-{v1_hash[:16]}" / "run-1.json").is_file()
+    assert (state / "pins" / f"ir-{v1_hash[:16]}" / f"{run_1}.json").is_file()
