@@ -217,6 +217,12 @@ def _api(url: str, path: str, body: dict | None = None):
         return json.loads(resp.read())
 
 
+def _prefect_logs(url: str, run_id: str) -> dict[str, int]:
+    """{message: level} of a flow run's logs, as the Prefect API has them."""
+    records = _api(url, "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})
+    return {r["message"]: r["level"] for r in records}
+
+
 @pytest.mark.integration
 @pytest.mark.xdist_group("prefect")
 def test_prefect_deploy_and_a_process_worker_run_the_flow_from_another_folder(tmp_path):
@@ -264,10 +270,20 @@ def test_prefect_deploy_and_a_process_worker_run_the_flow_from_another_folder(tm
             180,
             [log],
         )
+
+        # The run's state reaches the API before its last log lines (Prefect ships logs in
+        # batches, the last one as the flow's process exits): stop the worker (and with it that
+        # process) only once the step's own line is there.
+        def shipped() -> bool:
+            lines = _prefect_logs(url, run_id)
+            return state != "COMPLETED" or any(
+                m.startswith("mlpipe: step 'greet' ran") for m in lines
+            )
+
+        wait_for("the step's log line", shipped, 60, [log])
     finally:
         stop([worker])
-    records = _api(url, "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})
-    levels = {r["message"]: r["level"] for r in records}
+    levels = _prefect_logs(url, run_id)
     assert state == "COMPLETED", textwrap.shorten(str(levels), 3000)
     assert (pipeline.parent / "data" / "heard" / "word.txt").read_text() == "bonjour"
     ran = [m for m in levels if m.startswith("mlpipe: step 'greet' ran")]
