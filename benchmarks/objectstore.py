@@ -129,11 +129,16 @@ def _round(store, fs, proto: str, files: list[Path], work: Path, swap: bool, tim
         "put fsspec": lambda: fs.put([str(p) for p in files], theirs),
         "get ours": stage_ours,
         "get fsspec": lambda: fs.get(theirs, [str(down / "fsspec" / p.name) for p in files]),
+        # What a step staging a dataset folder does: list it, then download (fsspec's own
+        # recursive get); the line above is handed the paths, so it skips the listing.
+        "get fsspec-folder": lambda: fs.get(
+            f"{bucket}/fsspec/", str(down / "f") + "/", recursive=True
+        ),
     }
     out = {}
     try:
         for op in ("put", "get"):
-            pair = [f"{op} ours", f"{op} fsspec"]
+            pair = [f"{op} ours", f"{op} fsspec"] + (["get fsspec-folder"] if op == "get" else [])
             for key in reversed(pair) if swap else pair:
                 with Watchdog(timeout):
                     t0 = time.perf_counter()
@@ -162,8 +167,10 @@ def bench_transfer(store, proto: str, files: list[Path], work: Path, args, serve
             for key, seconds in _round(store, fs, proto, files, work, swap, args.timeout).items():
                 times.setdefault(key, []).append(seconds)
     row = {"store": name, "files": f"{len(files)} × {size}"}
-    for op, label in (("put", "upload"), ("get", "download")):
-        ours, theirs = times[f"{op} ours"], times[f"{op} fsspec"]
+    ops = (("put", "upload"), ("get", "download"), ("get", "download of a folder"))
+    for op, label in ops:
+        ours = times[f"{op} ours"]
+        theirs = times[f"{op} fsspec" + ("-folder" if "folder" in label else "")]
         for which, pick in (("best", min), ("median", statistics.median)):
             row[f"{label} mlpipe / fsspec ({which})"] = (
                 f"{amount / pick(ours):.1f} / {amount / pick(theirs):.1f} {unit} "
