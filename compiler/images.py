@@ -109,12 +109,7 @@ class ImageSpec:
 
 
 def environment_of(pipeline: PipelineIR, step: Step | None) -> Environment | None:
-    if step is None or not step.environment:
-        return None
-    for env in pipeline.environments:
-        if env.key == step.environment:
-            return env
-    return None
+    return pipeline.environment_of(step) if step is not None else None
 
 
 def own_image(env: Environment | None) -> str | None:

@@ -442,6 +442,10 @@ class PipelineIR(_Model):
                 return e
         raise KeyError(key)
 
+    def environment_of(self, step: Step) -> Environment | None:
+        """The step's Environment; None when it has none (or names one not captured)."""
+        return next((e for e in self.environments if e.key == step.environment), None)
+
     # ---- graph
     def dependencies(self) -> dict[str, set[str]]:
         """{step: set of upstream steps}, from data edges and explicit run_after edges."""

@@ -309,7 +309,8 @@ def kubernetes_problems(pipeline: PipelineIR) -> list[Problem]:
 
 
 # Set by the step runtime in the step's process, so a pod variable of that name never arrives.
-_RUNTIME_ENV = ("MLPIPE_", "AZUREML_", "AML_PARAMETER_", "PATH", "VIRTUAL_ENV", "PYTHONUNBUFFERED")
+_RUNTIME_PREFIXES = ("MLPIPE_", "AZUREML_", "AML_PARAMETER_")
+_RUNTIME_NAMES = ("PATH", "VIRTUAL_ENV", "PYTHONUNBUFFERED")
 
 
 def _env_clashes(pipeline: PipelineIR) -> list[Problem]:
@@ -318,10 +319,10 @@ def _env_clashes(pipeline: PipelineIR) -> list[Problem]:
     problems = []
     for step in pipeline.steps:
         names = {e["env"] for e in merged_placement(pipeline, compute_of(pipeline, step)).env_from}
-        env = next((e for e in pipeline.environments if e.key == step.environment), None)
+        env = pipeline.environment_of(step)
         own = {*(env.env_vars if env else {}), *step.env_vars}
         for name in sorted(names):
-            if name in own or name.startswith(_RUNTIME_ENV[:3]) or name in _RUNTIME_ENV[3:]:
+            if name in own or name.startswith(_RUNTIME_PREFIXES) or name in _RUNTIME_NAMES:
                 by = "the step's environment variables" if name in own else "mlpipe's step runtime"
                 where = step.origin or pipeline.origin
                 problems.append(
