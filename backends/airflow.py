@@ -269,9 +269,9 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 def imports_block(kube: bool, sched: ScheduleCode, watch: bool, timeout: bool) -> str:
     """The file's imports, sorted and grouped as `ruff check --select I` wants them."""
-    # The local profile's operator starts its step through mlpipe.runtime.supervise (imported when
-    # the task runs): only staging for pods and the datastore trigger read JSON here.
-    stdlib = ["os", "sys"] + (["json"] if kube or watch else [])
+    # Steps start through mlpipe.runtime (imported when the task runs): only the datastore
+    # trigger reads JSON here.
+    stdlib = ["os", "sys"] + (["json"] if watch else [])
     stdlib_from = []
     if timeout:
         stdlib_from.append("from datetime import timedelta")
@@ -363,7 +363,7 @@ class AirflowBackend(Backend):
                 *("dag", "json", "os", "pendulum", "signal", "subprocess", "sys", "tempfile"),
                 *("threading", "timedelta", "k8s", "collections", "deque", "print", "open"),
                 *("dict", "list", "str", "int", "bool", "type", "id", "runtime_args"),
-                "stage_version",
+                *("stage_version", "mlpipe_run_id", "use_shipped_runtime"),
                 DATASTORE_TRIGGER_TASK,
                 f"{DATASTORE_TRIGGER_TASK}_check",
             }
